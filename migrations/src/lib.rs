@@ -1,0 +1,17 @@
+//! Database migrations. One file per change; a file never changes once it has landed on main.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+mod m20261122_000002_seed_provinces;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_foundation::Migration),
+            Box::new(m20261122_000002_seed_provinces::Migration),
+        ]
+    }
+}

@@ -1,0 +1,68 @@
+//! `/api/v1`: bearer-token JSON API, its OpenAPI document and the docs UI (served from the
+//! binary, no CDN).
+use actix_web::web;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{audit, auth, org};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`hio_…`), created under Account → API tokens or with `hi-outreach token create`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hi-outreach API",
+        description = "Outreach about Vietnam's student health insurance.\n\n\
+Authentication: `Authorization: Bearer <token>`.\n\n\
+Errors are `application/problem+json` documents: `title`, `status`, `detail` (a human \
+message in the caller's language), and `errors` — one `{field, message, code}` per invalid field.\n\n\
+Pagination: list endpoints take `page` (from 1) and `per_page` (1–200, default 50) and answer \
+`{items, page, per_page, total, pages}`. Out-of-range values are a 422 naming the parameter.\n\n\
+Scope: admins and national staff see the whole country; province staff one province; liaisons \
+their assigned schools. Anything outside the caller's scope answers 404, as if it did not exist; \
+actions the caller's role may not take answer 403."
+    ),
+    paths(
+        auth::api::me, auth::api::list_users, auth::api::get_user, auth::api::create_user,
+        auth::api::update_user, auth::api::list_tokens, auth::api::create_token, auth::api::revoke_token,
+        org::api::list_provinces, org::api::get_province, org::api::list_communes,
+        org::api::list_schools, org::api::get_school, org::api::create_school, org::api::update_school,
+        org::api::import_schools,
+        audit::api::list,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Users, roles, API tokens"),
+        (name = "organisation", description = "Provinces, communes, schools"),
+        (name = "audit", description = "Audit log"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()),
+    );
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(auth::api::configure)
+            .configure(org::api::configure)
+            .configure(audit::api::configure),
+    );
+}

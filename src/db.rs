@@ -1,0 +1,156 @@
+//! Connecting to SQLite or PostgreSQL, migrating, and write transactions that behave on both.
+use std::sync::Arc;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, TransactionTrait,
+};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::config::DatabaseUrl;
+
+/// The database handle shared by every part of the application.
+///
+/// SQLite allows one writer at a time, and a deferred transaction that reads and then writes
+/// fails with `database is locked` when another writer got there first. Write transactions on
+/// SQLite therefore pass through a gate, one at a time within the process; PostgreSQL needs no
+/// gate. Plain single statements go straight to the pool (SQLite's busy timeout covers them).
+#[derive(Clone)]
+pub struct Db {
+    pub conn: DatabaseConnection,
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction; on SQLite it holds the write gate until commit or drop.
+pub struct WriteTx {
+    pub tx: DatabaseTransaction,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+}
+
+impl Db {
+    pub fn new(conn: DatabaseConnection) -> Self {
+        let write_gate =
+            (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Self { conn, write_gate }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    pub async fn begin_write(&self) -> Result<WriteTx, DbErr> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.conn.begin().await?;
+        Ok(WriteTx { tx, _gate: gate })
+    }
+
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+
+    /// Closes the pool: every later query fails. Used on shutdown and by tests of outages.
+    pub async fn close_pool(&self) {
+        match self.backend() {
+            DbBackend::Sqlite => self.conn.get_sqlite_connection_pool().close().await,
+            DbBackend::Postgres => self.conn.get_postgres_connection_pool().close().await,
+            DbBackend::MySql => {}
+        }
+    }
+}
+
+/// Opens a pool. A SQLite file (and its folder) is created when missing; every SQLite
+/// connection gets WAL, a busy timeout and enforced foreign keys.
+pub async fn connect(url: &DatabaseUrl, max_connections: u32) -> Result<Db, DbErr> {
+    let mut raw = url.as_str().to_string();
+    if url.is_sqlite() {
+        if let Some(path) = sqlite_path(&raw) {
+            if let Some(parent) = std::path::Path::new(&path).parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        DbErr::Custom(format!(
+                            "cannot create the folder {} for the database: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+            }
+        }
+        if !raw.contains("mode=") {
+            raw.push_str(if raw.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+    }
+    let mut opts = ConnectOptions::new(raw);
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(Duration::from_secs(300))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    let conn = Database::connect(opts).await?;
+    Ok(Db::new(conn))
+}
+
+/// The file path inside a `sqlite://` URL, or None for in-memory databases.
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(path.to_string())
+    }
+}
+
+pub async fn migrate(db: &Db) -> Result<(), DbErr> {
+    Migrator::up(&db.conn, None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://data/x.db").as_deref(),
+            Some("data/x.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc").as_deref(),
+            Some("/tmp/x.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! Pagination of lists: `?page=1&per_page=50` in, `{items, page, per_page, total, pages}` out.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, FieldErrors, Msg};
+
+pub const DEFAULT_PER_PAGE: u64 = 50;
+pub const MAX_PER_PAGE: u64 = 200;
+
+/// Query parameters of every list endpoint.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Page number, starting at 1.
+    pub page: Option<u64>,
+    /// Items per page, 1 to 200 (default 50).
+    pub per_page: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageParams {
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl PageParams {
+    pub fn first(per_page: u64) -> Self {
+        Self { page: 1, per_page }
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.per_page
+    }
+}
+
+impl TryFrom<&PageQuery> for PageParams {
+    type Error = AppError;
+    fn try_from(q: &PageQuery) -> Result<Self, AppError> {
+        let mut errors = FieldErrors::new();
+        let page = q.page.unwrap_or(1);
+        let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if page == 0 || page > 1_000_000 {
+            errors.add(
+                "page",
+                Msg::new("error-out-of-range")
+                    .arg("min", 1)
+                    .arg("max", 1_000_000),
+            );
+        }
+        if per_page == 0 || per_page > MAX_PER_PAGE {
+            errors.add(
+                "per_page",
+                Msg::new("error-out-of-range")
+                    .arg("min", 1)
+                    .arg("max", MAX_PER_PAGE),
+            );
+        }
+        errors.into_result()?;
+        Ok(Self { page, per_page })
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// This page's number, from 1.
+    pub page: u64,
+    pub per_page: u64,
+    /// Items in the whole list.
+    pub total: u64,
+    /// Pages in the whole list.
+    pub pages: u64,
+}
+
+impl<T> Paged<T> {
+    pub fn new(items: Vec<T>, params: PageParams, total: u64) -> Self {
+        Self {
+            items,
+            page: params.page,
+            per_page: params.per_page,
+            total,
+            pages: total.div_ceil(params.per_page),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+            pages: self.pages,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_bounds() {
+        let ok = PageParams::try_from(&PageQuery {
+            page: Some(3),
+            per_page: Some(20),
+        })
+        .unwrap();
+        assert_eq!(ok.offset(), 40);
+        assert!(PageParams::try_from(&PageQuery {
+            page: Some(0),
+            per_page: None
+        })
+        .is_err());
+        assert!(PageParams::try_from(&PageQuery {
+            page: None,
+            per_page: Some(500)
+        })
+        .is_err());
+        assert_eq!(Paged::new(vec![1, 2], ok, 41).pages, 3);
+    }
+}

@@ -1,0 +1,93 @@
+//! What every handler can reach: the database, settings, templates and translations.
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use super::context::RequestCtx;
+use super::i18n::I18n;
+use super::render;
+use crate::config::{SecretKey, Settings};
+use crate::db::Db;
+use crate::error::{AppResult, FieldErrors, Msg};
+
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub hbs: Handlebars<'static>,
+    pub i18n: Arc<I18n>,
+    secret: SecretKey,
+}
+
+impl AppState {
+    pub fn new(db: Db, settings: Settings, secret: SecretKey) -> anyhow::Result<Self> {
+        let i18n = Arc::new(I18n::load()?);
+        let hbs = render::registry(i18n.clone(), settings.timezone)?;
+        Ok(Self {
+            db,
+            settings: Arc::new(settings),
+            hbs,
+            i18n,
+            secret,
+        })
+    }
+
+    pub fn secret(&self) -> &[u8] {
+        self.secret.expose()
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.settings.timezone
+    }
+
+    /// The session cookie's name: `__Host-` prefixed (Secure, whole site, no Domain) on HTTPS.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.settings.is_https() {
+            "__Host-hio_session"
+        } else {
+            "hio_session"
+        }
+    }
+
+    /// The cookie that anchors CSRF tokens before login.
+    pub fn csrf_cookie(&self) -> &'static str {
+        if self.settings.is_https() {
+            "__Host-hio_csrf"
+        } else {
+            "hio_csrf"
+        }
+    }
+
+    /// Renders a page with the shared context.
+    pub fn page(&self, ctx: &RequestCtx, template: &str, data: Value) -> AppResult<HttpResponse> {
+        Ok(render::html(render::render(
+            &self.hbs, ctx, template, data,
+        )?))
+    }
+
+    /// Renders a form page again with the field errors beside their fields (status 422).
+    pub fn form_errors(
+        &self,
+        ctx: &RequestCtx,
+        template: &str,
+        mut data: Value,
+        errors: &FieldErrors,
+    ) -> AppResult<HttpResponse> {
+        if let Value::Object(m) = &mut data {
+            m.insert(
+                "errors".into(),
+                render::field_errors(&self.i18n, ctx.lang, errors),
+            );
+        }
+        let body = render::render(&self.hbs, ctx, template, data)?;
+        Ok(HttpResponse::UnprocessableEntity()
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .body(body))
+    }
+
+    pub fn t(&self, ctx: &RequestCtx, msg: &Msg) -> String {
+        self.i18n.msg(ctx.lang, msg)
+    }
+}
