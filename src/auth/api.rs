@@ -64,6 +64,7 @@ pub struct NewUser {
     #[serde(flatten)]
     pub user: UserDraft,
     /// 10 to 128 characters.
+    #[serde(default)]
     pub password: String,
 }
 

@@ -25,9 +25,12 @@ use crate::web::paging::{PageParams, Paged};
 /// A user as raw input, from a form or JSON; `validate` turns it into `UserInput`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct UserDraft {
+    #[serde(default)]
     pub email: String,
+    #[serde(default)]
     pub display_name: String,
     /// `admin`, `staff` or `liaison`.
+    #[serde(default)]
     pub role: String,
     /// For staff: the province code (e.g. `01`); empty or absent means national.
     #[serde(default)]

@@ -99,10 +99,14 @@ pub struct SchoolFilter {
 /// A school as raw input from a form, the API or a CSV row.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct SchoolDraft {
+    #[serde(default)]
     pub code: String,
+    #[serde(default)]
     pub name: String,
     /// A level code (`upper_secondary`) or its Vietnamese name (`THPT`).
+    #[serde(default)]
     pub level: String,
+    #[serde(default)]
     pub province_code: String,
     /// Code of an existing commune in that province; empty for none.
     #[serde(default)]

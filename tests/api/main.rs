@@ -1,0 +1,14 @@
+//! Integration tests: each test starts the application on a free port against its own fresh
+//! database — a SQLite file by default, a new PostgreSQL database when TEST_DATABASE_URL is set.
+mod helpers;
+
+mod audit;
+mod auth;
+mod bad_input;
+mod browser;
+mod cli;
+mod health;
+mod import;
+mod pages;
+mod scope;
+mod tokens;
