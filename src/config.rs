@@ -370,6 +370,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/hi-outreach.example.toml");
+        let s = Settings::load_from(Some(&file), env_with(&[])).unwrap();
+        assert!(s.is_https());
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
     fn missing_config_file_is_an_error() {
         let err = Settings::load_from(Some(Path::new("/nonexistent/hio.toml")), env_with(&[]))
             .unwrap_err()

@@ -23,6 +23,12 @@ use config::{SecretKey, Settings};
 use db::Db;
 use web::state::AppState;
 
+/// Selects the TLS crypto provider once per process. Several dependencies bring rustls with
+/// different providers enabled, and rustls then refuses to guess.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The running application: the HTTP server and its background housekeeping.
 pub struct Application {
     port: u16,

@@ -139,6 +139,7 @@ impl From<hi_outreach::error::AppError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    hi_outreach::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

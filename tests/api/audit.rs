@@ -21,7 +21,9 @@ async fn changes_and_authentication_events_are_audited_without_secrets() {
     let app = spawn_app().await;
     let admin = app.create_user("admin", None, &[]).await;
     let t = app.token_for(&admin).await;
-    let school = app.create_school("AU-1", "Trường THCS Nguyễn Du", "01").await;
+    let school = app
+        .create_school("AU-1", "Trường THCS Nguyễn Du", "01")
+        .await;
 
     // Authentication events.
     let _ = app.login(&client(), &admin.email, "wrong password").await;
@@ -40,21 +42,41 @@ async fn changes_and_authentication_events_are_audited_without_secrets() {
 
     let all = entries(&app, &t, "per_page=200").await;
     let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for expected in ["user.created", "token.created", "school.created", "login.failure", "login.success", "logout", "school.updated"] {
-        assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
+    for expected in [
+        "user.created",
+        "token.created",
+        "school.created",
+        "login.failure",
+        "login.success",
+        "logout",
+        "school.updated",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
     }
     let update = entries(&app, &t, "action=school.updated").await;
     assert_eq!(update.len(), 1);
     assert_eq!(update[0]["actor"], admin.email.as_str());
     assert_eq!(update[0]["entity_id"], school.to_string());
-    assert_eq!(update[0]["summary"]["enrolled_students"], json!({"from": 1000, "to": 777}));
+    assert_eq!(
+        update[0]["summary"]["enrolled_students"],
+        json!({"from": 1000, "to": 777})
+    );
     assert_eq!(update[0]["summary"]["level"]["to"], "lower_secondary");
-    assert!(update[0]["summary"].get("name").is_none(), "unchanged fields are left out");
+    assert!(
+        update[0]["summary"].get("name").is_none(),
+        "unchanged fields are left out"
+    );
 
     let failure = entries(&app, &t, "action=login.failure").await;
     assert_eq!(failure[0]["summary"]["reason"], "wrong_password");
     let text = serde_json::to_string(&all).unwrap();
-    assert!(!text.contains("wrong password") && !text.contains("argon2") && !text.contains(&t), "no secrets");
+    assert!(
+        !text.contains("wrong password") && !text.contains("argon2") && !text.contains(&t),
+        "no secrets"
+    );
 
     // Filters: by actor and entity.
     let by_entity = entries(&app, &t, &format!("entity_type=school&entity_id={school}")).await;
@@ -62,7 +84,16 @@ async fn changes_and_authentication_events_are_audited_without_secrets() {
     // Non-admins may not read it.
     let staff = app.create_user("staff", None, &[]).await;
     let ts = app.token_for(&staff).await;
-    assert_eq!(app.api(&ts, Method::GET, "/api/v1/audit").await.send().await.unwrap().status().as_u16(), 403);
+    assert_eq!(
+        app.api(&ts, Method::GET, "/api/v1/audit")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403
+    );
     // The admin page shows and filters the same.
     let c = app.signed_in(&admin).await;
     let (status, page) = app.get_text(&c, "/admin/audit?action=school.updated").await;

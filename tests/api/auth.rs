@@ -26,7 +26,10 @@ async fn login_succeeds_sets_a_safe_cookie_and_shows_the_user() {
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure flag: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: no Secure flag: {cookie}"
+    );
     let (status, home) = app.get_text(&c, "/").await;
     assert_eq!(status, 200);
     assert!(home.contains("Xin chào"), "Vietnamese by default");
@@ -34,27 +37,41 @@ async fn login_succeeds_sets_a_safe_cookie_and_shows_the_user() {
 
 #[tokio::test]
 async fn https_base_url_gives_host_prefixed_secure_cookies() {
-    let app = spawn_app_with(|s| s.base_url = url::Url::parse("https://hio.example.vn").unwrap()).await;
+    let app =
+        spawn_app_with(|s| s.base_url = url::Url::parse("https://hio.example.vn").unwrap()).await;
     let admin = app.create_user("admin", None, &[]).await;
     // Over plain HTTP in the test the Secure cookies are not sent back, so take the token by hand.
     let c = client();
     let login = c.get(app.url("/login")).send().await.unwrap();
     let anon = set_cookie(&login, "__Host-hio_csrf");
-    assert!(anon.contains("Secure") && anon.contains("HttpOnly"), "{anon}");
+    assert!(
+        anon.contains("Secure") && anon.contains("HttpOnly"),
+        "{anon}"
+    );
     let seed = anon.split(';').next().unwrap().to_string();
     let token = csrf_in(&login.text().await.unwrap());
     let r = c
         .post(app.url("/login"))
         .header("cookie", seed)
         .header("origin", "https://hio.example.vn")
-        .form(&[("email", admin.email.as_str()), ("password", PASSWORD), ("csrf_token", &token)])
+        .form(&[
+            ("email", admin.email.as_str()),
+            ("password", PASSWORD),
+            ("csrf_token", &token),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let cookie = set_cookie(&r, "__Host-hio_session");
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        cookie.contains("Path=/") && !cookie.contains("Domain"),
+        "{cookie}"
+    );
 }
 
 #[tokio::test]
@@ -68,8 +85,16 @@ async fn wrong_password_and_unknown_account_fail_alike() {
     assert!(body.contains("Email hoặc mật khẩu không đúng"));
     let unknown = app.login(&c, "nobody@example.vn", "not the password").await;
     assert_eq!(unknown.status().as_u16(), 401);
-    assert!(unknown.text().await.unwrap().contains("Email hoặc mật khẩu không đúng"));
-    assert_eq!(app.get(&c, "/").await.status().as_u16(), 303, "still signed out");
+    assert!(unknown
+        .text()
+        .await
+        .unwrap()
+        .contains("Email hoặc mật khẩu không đúng"));
+    assert_eq!(
+        app.get(&c, "/").await.status().as_u16(),
+        303,
+        "still signed out"
+    );
 }
 
 #[tokio::test]
@@ -84,24 +109,50 @@ async fn repeated_failures_are_throttled_without_locking_out_the_owner() {
             let token = app.csrf(&c, "/login").await;
             c.post(app.url("/login"))
                 .header("x-forwarded-for", ip)
-                .form(&[("email", email.as_str()), ("password", pw), ("csrf_token", &token)])
+                .form(&[
+                    ("email", email.as_str()),
+                    ("password", pw),
+                    ("csrf_token", &token),
+                ])
                 .send()
                 .await
                 .unwrap()
         }
     };
     for _ in 0..5 {
-        assert_eq!(attempt("guess", "203.0.113.9", attacker.clone()).await.status().as_u16(), 401);
+        assert_eq!(
+            attempt("guess", "203.0.113.9", attacker.clone())
+                .await
+                .status()
+                .as_u16(),
+            401
+        );
     }
     let blocked = attempt("guess", "203.0.113.9", attacker.clone()).await;
     assert_eq!(blocked.status().as_u16(), 429);
-    let retry: u64 = blocked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
     assert!(blocked.text().await.unwrap().contains("thử lại sau"));
     // Even the right password waits on that address…
-    assert_eq!(attempt(PASSWORD, "203.0.113.9", attacker.clone()).await.status().as_u16(), 429);
+    assert_eq!(
+        attempt(PASSWORD, "203.0.113.9", attacker.clone())
+            .await
+            .status()
+            .as_u16(),
+        429
+    );
     // …but the owner, elsewhere, logs in.
-    assert_eq!(attempt(PASSWORD, "198.51.100.7", client()).await.status().as_u16(), 303);
+    assert_eq!(
+        attempt(PASSWORD, "198.51.100.7", client())
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
 }
 
 #[tokio::test]
@@ -115,7 +166,11 @@ async fn password_spraying_from_one_address_is_throttled() {
         let r = c
             .post(app.url("/login"))
             .header("x-forwarded-for", "192.0.2.50")
-            .form(&[("email", email.as_str()), ("password", "Password1!"), ("csrf_token", &token)])
+            .form(&[
+                ("email", email.as_str()),
+                ("password", "Password1!"),
+                ("csrf_token", &token),
+            ])
             .send()
             .await
             .unwrap();
@@ -137,7 +192,11 @@ async fn distributed_guessing_slows_new_addresses_but_not_known_ones() {
             let token = app.csrf(&c, "/login").await;
             c.post(app.url("/login"))
                 .header("x-forwarded-for", ip)
-                .form(&[("email", email.as_str()), ("password", pw), ("csrf_token", &token)])
+                .form(&[
+                    ("email", email.as_str()),
+                    ("password", pw),
+                    ("csrf_token", &token),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -150,8 +209,16 @@ async fn distributed_guessing_slows_new_addresses_but_not_known_ones() {
     for i in 0..6 {
         assert_eq!(post(format!("203.0.113.{i}"), "guess").await, 401);
     }
-    assert_eq!(post("203.0.113.200".into(), "guess").await, 429, "a new address is slowed");
-    assert_eq!(post("198.51.100.1".into(), PASSWORD).await, 303, "the owner's address is not");
+    assert_eq!(
+        post("203.0.113.200".into(), "guess").await,
+        429,
+        "a new address is slowed"
+    );
+    assert_eq!(
+        post("198.51.100.1".into(), PASSWORD).await,
+        303,
+        "the owner's address is not"
+    );
 }
 
 #[tokio::test]
@@ -169,12 +236,20 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
     assert_eq!(no_token.status().as_u16(), 403);
     let wrong = c
         .post(app.url("/login"))
-        .form(&[("email", admin.email.as_str()), ("password", PASSWORD), ("csrf_token", "forged")])
+        .form(&[
+            ("email", admin.email.as_str()),
+            ("password", PASSWORD),
+            ("csrf_token", "forged"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(wrong.status().as_u16(), 403);
-    assert!(wrong.text().await.unwrap().contains("Phiên biểu mẫu đã hết hạn"));
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("Phiên biểu mẫu đã hết hạn"));
 
     let signed = app.signed_in(&admin).await;
     let token = app.csrf(&signed, "/account/tokens").await;
@@ -186,7 +261,12 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
         .await
         .unwrap();
     assert_eq!(cross_site.status().as_u16(), 403);
-    let missing = signed.post(app.url("/account/tokens")).form(&[("name", "x")]).send().await.unwrap();
+    let missing = signed
+        .post(app.url("/account/tokens"))
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status().as_u16(), 403);
     // A token from the anonymous login page is not valid for the signed-in session.
     let anon_token = app.csrf(&client(), "/login").await;
@@ -198,7 +278,14 @@ async fn forms_without_a_valid_csrf_token_are_rejected() {
         .unwrap();
     assert_eq!(other.status().as_u16(), 403);
     assert_eq!(app.count("api_tokens").await, 0, "nothing was created");
-    let ok = app.post_form(&signed, "/account/tokens", "/account/tokens", &[("name", "x")]).await;
+    let ok = app
+        .post_form(
+            &signed,
+            "/account/tokens",
+            "/account/tokens",
+            &[("name", "x")],
+        )
+        .await;
     assert_eq!(ok.status().as_u16(), 200);
     assert_eq!(app.count("api_tokens").await, 1);
 }
@@ -210,7 +297,11 @@ async fn logout_ends_the_session_on_the_server() {
     let other_device = app.signed_in(&user).await;
     let c = client();
     let login = app.login(&c, &user.email, &user.password).await;
-    let cookie = set_cookie(&login, "hio_session").split(';').next().unwrap().to_string();
+    let cookie = set_cookie(&login, "hio_session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let replay = || async {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -227,8 +318,16 @@ async fn logout_ends_the_session_on_the_server() {
     assert_eq!(replay().await, 200);
     let out = app.post_form(&c, "/account", "/logout", &[]).await;
     assert_eq!(out.status().as_u16(), 303);
-    assert_eq!(replay().await, 303, "a copied cookie of a logged-out session is dead");
-    assert_eq!(app.get(&other_device, "/account").await.status().as_u16(), 200, "other sessions live on");
+    assert_eq!(
+        replay().await,
+        303,
+        "a copied cookie of a logged-out session is dead"
+    );
+    assert_eq!(
+        app.get(&other_device, "/account").await.status().as_u16(),
+        200,
+        "other sessions live on"
+    );
 }
 
 #[tokio::test]
@@ -238,7 +337,10 @@ async fn idle_and_absolute_expiry_end_sessions() {
     let c = app.signed_in(&user).await;
     assert_eq!(app.get(&c, "/account").await.status().as_u16(), 200);
     session::Entity::update_many()
-        .col_expr(session::Column::LastSeenAt, Expr::value(Utc::now() - Duration::minutes(121)))
+        .col_expr(
+            session::Column::LastSeenAt,
+            Expr::value(Utc::now() - Duration::minutes(121)),
+        )
         .exec(&app.db.conn)
         .await
         .unwrap();
@@ -248,7 +350,10 @@ async fn idle_and_absolute_expiry_end_sessions() {
 
     let c = app.signed_in(&user).await;
     session::Entity::update_many()
-        .col_expr(session::Column::ExpiresAt, Expr::value(Utc::now() - Duration::seconds(1)))
+        .col_expr(
+            session::Column::ExpiresAt,
+            Expr::value(Utc::now() - Duration::seconds(1)),
+        )
         .exec(&app.db.conn)
         .await
         .unwrap();
@@ -262,28 +367,53 @@ async fn changing_the_password_ends_other_sessions() {
     let first = app.signed_in(&user).await;
     let second = app.signed_in(&user).await;
     let bad = app
-        .post_form(&first, "/account/password", "/account/password", &[
-            ("current_password", "wrong"),
-            ("new_password", "short"),
-            ("confirm_password", "short"),
-        ])
+        .post_form(
+            &first,
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", "wrong"),
+                ("new_password", "short"),
+                ("confirm_password", "short"),
+            ],
+        )
         .await;
     assert_eq!(bad.status().as_u16(), 422);
     let body = bad.text().await.unwrap();
-    assert!(body.contains("Mật khẩu hiện tại không đúng") && body.contains("ít nhất 10"), "errors beside fields");
+    assert!(
+        body.contains("Mật khẩu hiện tại không đúng") && body.contains("ít nhất 10"),
+        "errors beside fields"
+    );
     let new = "một mật khẩu mới rất dài";
     let ok = app
-        .post_form(&first, "/account/password", "/account/password", &[
-            ("current_password", PASSWORD),
-            ("new_password", new),
-            ("confirm_password", new),
-        ])
+        .post_form(
+            &first,
+            "/account/password",
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", new),
+                ("confirm_password", new),
+            ],
+        )
         .await;
     assert_eq!(ok.status().as_u16(), 303);
     assert_eq!(app.get(&first, "/account").await.status().as_u16(), 200);
     assert_eq!(app.get(&second, "/account").await.status().as_u16(), 303);
-    assert_eq!(app.login(&client(), &user.email, PASSWORD).await.status().as_u16(), 401);
-    assert_eq!(app.login(&client(), &user.email, new).await.status().as_u16(), 303);
+    assert_eq!(
+        app.login(&client(), &user.email, PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        app.login(&client(), &user.email, new)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
 }
 
 #[tokio::test]
@@ -291,7 +421,14 @@ async fn language_switch_is_remembered_per_user() {
     let app = spawn_app().await;
     let user = app.create_user("staff", None, &[]).await;
     let c = app.signed_in(&user).await;
-    let r = app.post_form(&c, "/account", "/language", &[("lang", "en"), ("next", "/account")]).await;
+    let r = app
+        .post_form(
+            &c,
+            "/account",
+            "/language",
+            &[("lang", "en"), ("next", "/account")],
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.get_text(&c, "/account").await;
     assert!(page.contains("My account") && page.contains("<html lang=\"en\">"));
@@ -301,7 +438,14 @@ async fn language_switch_is_remembered_per_user() {
     assert!(page.contains("My account"));
     // Signed-out visitors switch with a cookie.
     let anon = client();
-    let r = app.post_form(&anon, "/login", "/language", &[("lang", "en"), ("next", "/login")]).await;
+    let r = app
+        .post_form(
+            &anon,
+            "/login",
+            "/language",
+            &[("lang", "en"), ("next", "/login")],
+        )
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     let (_, page) = app.get_text(&anon, "/login").await;
     assert!(page.contains("Log in"));
@@ -316,14 +460,28 @@ async fn a_deactivated_user_is_signed_out_and_cannot_log_in() {
     let admin_client = app.signed_in(&admin).await;
     let path = format!("/admin/users/{}", staff.id);
     let r = app
-        .post_form(&admin_client, &path, &path, &[
-            ("email", staff.email.as_str()),
-            ("display_name", "Cán bộ"),
-            ("role", "staff"),
-            ("language", "vi"),
-        ])
+        .post_form(
+            &admin_client,
+            &path,
+            &path,
+            &[
+                ("email", staff.email.as_str()),
+                ("display_name", "Cán bộ"),
+                ("role", "staff"),
+                ("language", "vi"),
+            ],
+        )
         .await;
     assert_eq!(r.status().as_u16(), 303, "saved without the active box");
-    assert_eq!(app.get(&staff_client, "/account").await.status().as_u16(), 303);
-    assert_eq!(app.login(&client(), &staff.email, PASSWORD).await.status().as_u16(), 401);
+    assert_eq!(
+        app.get(&staff_client, "/account").await.status().as_u16(),
+        303
+    );
+    assert_eq!(
+        app.login(&client(), &staff.email, PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        401
+    );
 }

@@ -10,7 +10,14 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let t = app.token_for(&admin).await;
     let before = app.count("schools").await;
 
-    let r = app.api(&t, Method::POST, "/api/v1/schools").await.header("content-type", "application/json").body("{\"code\": ").send().await.unwrap();
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .header("content-type", "application/json")
+        .body("{\"code\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let p: Value = r.json().await.unwrap();
@@ -19,11 +26,24 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
     let mut invalid_utf8 = b"{\"code\": \"A\", \"name\": \"".to_vec();
     invalid_utf8.extend_from_slice(&[0xC3, 0x28]);
     invalid_utf8.extend_from_slice(b"\"}");
-    let r = app.api(&t, Method::POST, "/api/v1/schools").await.header("content-type", "application/json").body(invalid_utf8).send().await.unwrap();
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .header("content-type", "application/json")
+        .body(invalid_utf8)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
 
     let huge = json!({"code": "X", "name": "a".repeat(400_000)});
-    let r = app.api(&t, Method::POST, "/api/v1/schools").await.json(&huge).send().await.unwrap();
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
 
     let r = app
@@ -35,23 +55,75 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     let p: Value = r.json().await.unwrap();
-    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["code", "name", "level", "enrolled_students"], "{p}");
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["code", "name", "level", "enrolled_students"],
+        "{p}"
+    );
     assert!(p["detail"].as_str().unwrap().contains("level"));
 
-    let r = app.api(&t, Method::POST, "/api/v1/schools").await.json(&json!({})).send().await.unwrap();
-    assert_eq!(r.status().as_u16(), 422, "missing fields are named, not a parse error");
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        422,
+        "missing fields are named, not a parse error"
+    );
 
-    let r = app.api(&t, Method::GET, "/api/v1/schools?per_page=5000").await.send().await.unwrap();
+    let r = app
+        .api(&t, Method::GET, "/api/v1/schools?per_page=5000")
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["errors"][0]["field"], "per_page");
-    let r = app.api(&t, Method::GET, "/api/v1/schools?page=abc").await.send().await.unwrap();
+    let r = app
+        .api(&t, Method::GET, "/api/v1/schools?page=abc")
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    let r = app.api(&t, Method::GET, "/api/v1/schools?level=nursery").await.send().await.unwrap();
+    let r = app
+        .api(&t, Method::GET, "/api/v1/schools?level=nursery")
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 422);
-    assert_eq!(app.api(&t, Method::GET, "/api/v1/schools/abc").await.send().await.unwrap().status().as_u16(), 404);
-    assert_eq!(app.api(&t, Method::GET, "/api/v1/nothing-here").await.send().await.unwrap().status().as_u16(), 404);
+    assert_eq!(
+        app.api(&t, Method::GET, "/api/v1/schools/abc")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        app.api(&t, Method::GET, "/api/v1/nothing-here")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 
     assert_eq!(app.count("schools").await, before, "nothing half-written");
 }
@@ -62,11 +134,31 @@ async fn api_errors_follow_the_users_language() {
     let admin = app.create_user("admin", None, &[]).await;
     let t = app.token_for(&admin).await;
     let body = json!({"code": "", "name": "", "level": "primary", "province_code": "01"});
-    let p: Value = app.api(&t, Method::POST, "/api/v1/schools").await.json(&body).send().await.unwrap().json().await.unwrap();
+    let p: Value = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p["errors"][0]["message"], "Bắt buộc");
     let c = app.signed_in(&admin).await;
-    let _ = app.post_form(&c, "/account", "/language", &[("lang", "en")]).await;
-    let p: Value = app.api(&t, Method::POST, "/api/v1/schools").await.json(&body).send().await.unwrap().json().await.unwrap();
+    let _ = app
+        .post_form(&c, "/account", "/language", &[("lang", "en")])
+        .await;
+    let p: Value = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .await
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(p["errors"][0]["message"], "Required");
 }
 
@@ -76,29 +168,42 @@ async fn forms_show_errors_beside_fields_and_keep_vietnamese_input() {
     let staff = app.create_user("staff", None, &[]).await;
     let c = app.signed_in(&staff).await;
     let r = app
-        .post_form(&c, "/schools/new", "/schools/new", &[
-            ("code", "ĐB-01"),
-            ("name", "Trường Phổ thông Dân tộc Nội trú Điện Biên"),
-            ("level", "upper_secondary"),
-            ("province_code", "11"),
-            ("enrolled_students", "nhiều"),
-        ])
+        .post_form(
+            &c,
+            "/schools/new",
+            "/schools/new",
+            &[
+                ("code", "ĐB-01"),
+                ("name", "Trường Phổ thông Dân tộc Nội trú Điện Biên"),
+                ("level", "upper_secondary"),
+                ("province_code", "11"),
+                ("enrolled_students", "nhiều"),
+            ],
+        )
         .await;
     assert_eq!(r.status().as_u16(), 422);
     let page = r.text().await.unwrap();
-    assert!(page.contains("value=\"Trường Phổ thông Dân tộc Nội trú Điện Biên\""), "input kept with diacritics");
+    assert!(
+        page.contains("value=\"Trường Phổ thông Dân tộc Nội trú Điện Biên\""),
+        "input kept with diacritics"
+    );
     assert!(page.contains("id=\"e-code\"") && page.contains("id=\"e-enrolled_students\""));
     assert!(!page.contains("id=\"e-name\""));
     assert_eq!(app.count("schools").await, 0);
 
     let r = app
-        .post_form(&c, "/schools/new", "/schools/new", &[
-            ("code", "DB-01"),
-            ("name", "Trường Phổ thông Dân tộc Nội trú Điện Biên"),
-            ("level", "upper_secondary"),
-            ("province_code", "11"),
-            ("enrolled_students", "1.200"),
-        ])
+        .post_form(
+            &c,
+            "/schools/new",
+            "/schools/new",
+            &[
+                ("code", "DB-01"),
+                ("name", "Trường Phổ thông Dân tộc Nội trú Điện Biên"),
+                ("level", "upper_secondary"),
+                ("province_code", "11"),
+                ("enrolled_students", "1.200"),
+            ],
+        )
         .await;
     assert_eq!(r.status().as_u16(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -108,7 +213,12 @@ async fn forms_show_errors_beside_fields_and_keep_vietnamese_input() {
     // An over-long form body is refused whole.
     let token = app.csrf(&c, "/schools/new").await;
     let long = "a".repeat(300 * 1024);
-    let r = c.post(app.url("/schools/new")).form(&[("csrf_token", token.as_str()), ("name", long.as_str())]).send().await.unwrap();
+    let r = c
+        .post(app.url("/schools/new"))
+        .form(&[("csrf_token", token.as_str()), ("name", long.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 413);
 }
 
@@ -120,7 +230,9 @@ async fn pages_errors_render_in_the_users_language() {
     let (status, page) = app.get_text(&c, "/schools/999999").await;
     assert_eq!(status, 404);
     assert!(page.contains("Không tìm thấy"));
-    let _ = app.post_form(&c, "/account", "/language", &[("lang", "en")]).await;
+    let _ = app
+        .post_form(&c, "/account", "/language", &[("lang", "en")])
+        .await;
     let (status, page) = app.get_text(&c, "/admin/users").await;
     assert_eq!(status, 403);
     assert!(page.contains("You may not do this"));

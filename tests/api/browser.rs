@@ -1,6 +1,6 @@
 //! A real headless Chromium, driven through ChromeDriver: login, a page per role, logout, at
 //! a 360 px phone width. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs
-//! them); without them the test says so and passes, unless HIO_REQUIRE_BROWSER=1.
+//! them); without them the test says so and passes, unless REQUIRE_BROWSER_TEST=1.
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,13 +23,17 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_driver() -> Option<(Driver, String)> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
-        if std::env::var("HIO_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("HIO_REQUIRE_BROWSER=1 but {CHROMEDRIVER} or {CHROMIUM} is missing");
+        if std::env::var("REQUIRE_BROWSER_TEST").as_deref() == Ok("1") {
+            panic!("REQUIRE_BROWSER_TEST=1 but {CHROMEDRIVER} or {CHROMIUM} is missing");
         }
         eprintln!("browser test skipped: install chromium and chromium-driver to run it");
         return None;
@@ -57,6 +61,8 @@ async fn session(driver_url: &str, profile: &std::path::Path) -> fantoccini::Cli
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": CHROMIUM,
+            // Headless windows are at least 500 px wide; emulate the phone's viewport instead.
+            "mobileEmulation": {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 2.0}},
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -76,32 +82,80 @@ async fn session(driver_url: &str, profile: &std::path::Path) -> fantoccini::Cli
 
 async fn login(browser: &fantoccini::Client, app: &TestApp, user: &User) {
     browser.goto(&app.url("/login")).await.unwrap();
-    browser.find(Locator::Id("f-email")).await.unwrap().send_keys(&user.email).await.unwrap();
-    browser.find(Locator::Id("f-password")).await.unwrap().send_keys(&user.password).await.unwrap();
-    browser.find(Locator::Css("form[action='/login'] button[type=submit]")).await.unwrap().click().await.unwrap();
-    browser.wait().for_url(url::Url::parse(&app.url("/")).unwrap()).await.unwrap();
+    browser
+        .find(Locator::Id("f-email"))
+        .await
+        .unwrap()
+        .send_keys(&user.email)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("f-password"))
+        .await
+        .unwrap()
+        .send_keys(&user.password)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form[action='/login'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_url(url::Url::parse(&app.url("/")).unwrap())
+        .await
+        .unwrap();
 }
 
 async fn text(browser: &fantoccini::Client) -> String {
-    browser.find(Locator::Css("main")).await.unwrap().text().await.unwrap()
+    browser
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn logout(browser: &fantoccini::Client, app: &TestApp) {
     // On a phone the menu is folded: open it (JavaScript, allowed by the CSP), then log out.
     let nav = browser.find(Locator::Id("nav")).await.unwrap();
     assert!(!nav.is_displayed().await.unwrap(), "menu folded at 360 px");
-    browser.find(Locator::Css("[data-nav-toggle]")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::Css("[data-nav-toggle]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     assert!(nav.is_displayed().await.unwrap(), "menu opens");
-    browser.find(Locator::Css("form[action='/logout'] button")).await.unwrap().click().await.unwrap();
-    browser.wait().for_url(url::Url::parse(&app.url("/login")).unwrap()).await.unwrap();
+    browser
+        .find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_url(url::Url::parse(&app.url("/login")).unwrap())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn chromium_logs_in_and_sees_a_page_per_role() {
-    let Some((_driver, driver_url)) = start_driver().await else { return };
+    let Some((_driver, driver_url)) = start_driver().await else {
+        return;
+    };
     let app = spawn_app().await;
-    app.create_school("HN-T1", "Trường THPT Trần Phú", "01").await;
-    app.create_school("HCM-T2", "Trường THPT Gia Định", "79").await;
+    app.create_school("HN-T1", "Trường THPT Trần Phú", "01")
+        .await;
+    app.create_school("HCM-T2", "Trường THPT Gia Định", "79")
+        .await;
     let admin = app.create_user("admin", None, &[]).await;
     let staff = app.create_user("staff", Some("79"), &[]).await;
     let liaison = app.create_user("liaison", None, &["HN-T1"]).await;
@@ -111,33 +165,61 @@ async fn chromium_logs_in_and_sees_a_page_per_role() {
     // The stylesheet and script load under the CSP, and the page fits a 360 px phone.
     browser.goto(&app.url("/login")).await.unwrap();
     let bg = browser
-        .execute("return getComputedStyle(document.querySelector('.top')).backgroundColor", vec![])
+        .execute(
+            "return getComputedStyle(document.querySelector('.top')).backgroundColor",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(bg, json!("rgb(11, 95, 165)"));
 
     login(&browser, &app, &admin).await;
     assert!(text(&browser).await.contains("Xin chào"));
-    let width = browser.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
-    assert!(width.as_u64().unwrap() <= 360, "no sideways scrolling: {width}");
+    let width = browser
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    assert!(
+        width.as_u64().unwrap() <= 360,
+        "no sideways scrolling: {width}"
+    );
     browser.goto(&app.url("/admin/users")).await.unwrap();
     let page = text(&browser).await;
-    assert!(page.contains(&liaison.email) && page.contains(&staff.email), "{page}");
+    assert!(
+        page.contains(&liaison.email) && page.contains(&staff.email),
+        "{page}"
+    );
     logout(&browser, &app).await;
 
     login(&browser, &app, &staff).await;
     browser.goto(&app.url("/schools")).await.unwrap();
     let page = text(&browser).await;
-    assert!(page.contains("Gia Định") && !page.contains("Trần Phú"), "{page}");
+    assert!(
+        page.contains("Gia Định") && !page.contains("Trần Phú"),
+        "{page}"
+    );
     logout(&browser, &app).await;
 
     login(&browser, &app, &liaison).await;
     browser.goto(&app.url("/schools")).await.unwrap();
     let page = text(&browser).await;
-    assert!(page.contains("Trần Phú") && !page.contains("Gia Định"), "{page}");
+    assert!(
+        page.contains("Trần Phú") && !page.contains("Gia Định"),
+        "{page}"
+    );
     // Switch to English from the page header.
-    browser.find(Locator::Css("form.lang-switch button")).await.unwrap().click().await.unwrap();
-    browser.wait().for_element(Locator::Css("html[lang=en]")).await.unwrap();
+    browser
+        .find(Locator::Css("form.lang-switch button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css("html[lang=en]"))
+        .await
+        .unwrap();
     assert!(text(&browser).await.contains("Schools"));
     logout(&browser, &app).await;
 

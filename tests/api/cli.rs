@@ -16,7 +16,12 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String
     }
     let mut child = cmd.spawn().expect("run binary");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -32,9 +37,16 @@ fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String
 fn bad_settings_stop_with_a_message_naming_the_setting() {
     let (code, _, err) = run(&["migrate"], &[("HIO_TIMEZONE", "Asia/Atlantis")], None);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("timezone") && err.contains("HIO_TIMEZONE"), "{err}");
+    assert!(
+        err.contains("timezone") && err.contains("HIO_TIMEZONE"),
+        "{err}"
+    );
 
-    let (code, _, err) = run(&["migrate"], &[("HIO_DATABASE_URL", "mysql://localhost/x")], None);
+    let (code, _, err) = run(
+        &["migrate"],
+        &[("HIO_DATABASE_URL", "mysql://localhost/x")],
+        None,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("database_url"), "{err}");
 
@@ -62,10 +74,21 @@ fn bad_settings_stop_with_a_message_naming_the_setting() {
 fn serve_refuses_to_start_without_a_secret_key() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/x.db", dir.path().display());
-    let (code, _, err) = run(&["serve"], &[("HIO_DATABASE_URL", &url), ("HIO_BIND", "127.0.0.1:0")], None);
+    let (code, _, err) = run(
+        &["serve"],
+        &[("HIO_DATABASE_URL", &url), ("HIO_BIND", "127.0.0.1:0")],
+        None,
+    );
     assert_eq!(code, 2);
-    assert!(err.contains("secret_key") && err.contains("HIO_SECRET_KEY"), "{err}");
-    let (code, _, err) = run(&["serve"], &[("HIO_DATABASE_URL", &url), ("HIO_SECRET_KEY", "too-short")], None);
+    assert!(
+        err.contains("secret_key") && err.contains("HIO_SECRET_KEY"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        &["serve"],
+        &[("HIO_DATABASE_URL", &url), ("HIO_SECRET_KEY", "too-short")],
+        None,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("secret_key") && err.contains("32"), "{err}");
 }
@@ -80,29 +103,97 @@ fn user_and_token_commands_work_against_a_database() {
     assert!(out.contains("migrations applied"));
 
     let (code, out, err) = run(
-        &["user", "create", "--email", "Chi.Nguyen@Example.vn", "--role", "staff", "--province", "79", "--name", "Nguyễn Thị Chi"],
+        &[
+            "user",
+            "create",
+            "--email",
+            "Chi.Nguyen@Example.vn",
+            "--role",
+            "staff",
+            "--province",
+            "79",
+            "--name",
+            "Nguyễn Thị Chi",
+        ],
         &env,
         Some("một mật khẩu đủ dài\n"),
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("chi.nguyen@example.vn"), "{out}");
 
-    let (code, _, err) = run(&["user", "create", "--email", "x@example.vn", "--role", "staff"], &env, Some("short\n"));
+    let (code, _, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "x@example.vn",
+            "--role",
+            "staff",
+        ],
+        &env,
+        Some("short\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("password"), "{err}");
-    let (code, _, err) = run(&["user", "create", "--email", "y@example.vn", "--role", "root"], &env, Some("một mật khẩu đủ dài\n"));
+    let (code, _, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "y@example.vn",
+            "--role",
+            "root",
+        ],
+        &env,
+        Some("một mật khẩu đủ dài\n"),
+    );
     assert_ne!(code, 0);
     assert!(err.contains("role"), "{err}");
-    let (code, _, err) = run(&["user", "create", "--email", "z@example.vn", "--role", "liaison", "--school", "424242"], &env, Some("một mật khẩu đủ dài\n"));
+    let (code, _, err) = run(
+        &[
+            "user",
+            "create",
+            "--email",
+            "z@example.vn",
+            "--role",
+            "liaison",
+            "--school",
+            "424242",
+        ],
+        &env,
+        Some("một mật khẩu đủ dài\n"),
+    );
     assert_eq!(code, 2);
     assert!(err.contains("424242"), "{err}");
 
-    let (code, out, err) = run(&["token", "create", "--user", "chi.nguyen@example.vn", "--name", "báo cáo"], &env, None);
+    let (code, out, err) = run(
+        &[
+            "token",
+            "create",
+            "--user",
+            "chi.nguyen@example.vn",
+            "--name",
+            "báo cáo",
+        ],
+        &env,
+        None,
+    );
     assert_eq!(code, 0, "{err}");
     let token = out.trim();
     assert!(token.starts_with("hio_") && token.len() > 40, "{out}");
     assert!(err.contains("shown once"));
-    let (code, _, err) = run(&["token", "create", "--user", "nobody@example.vn", "--name", "x"], &env, None);
+    let (code, _, err) = run(
+        &[
+            "token",
+            "create",
+            "--user",
+            "nobody@example.vn",
+            "--name",
+            "x",
+        ],
+        &env,
+        None,
+    );
     assert_eq!(code, 2);
     assert!(err.contains("nobody@example.vn"), "{err}");
 }

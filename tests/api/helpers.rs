@@ -19,6 +19,34 @@ pub struct TestApp {
     /// A browser-like client: cookies kept, redirects not followed.
     pub client: Client,
     _dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database to drop when the test ends.
+    pg_database: Option<String>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let (Some(name), Ok(base)) = (self.pg_database.take(), std::env::var("TEST_DATABASE_URL"))
+        else {
+            return;
+        };
+        // The test's runtime is busy dropping us: use a thread with its own small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let admin = Database::connect(base.as_str()).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                admin
+                    .execute(Statement::from_string(admin.get_database_backend(), sql))
+                    .await
+                    .ok()?;
+                admin.close().await.ok()
+            })
+        })
+        .join();
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -33,7 +61,7 @@ pub fn client() -> Client {
 
 /// A fresh database: a SQLite file in a temporary folder, or a new PostgreSQL database on the
 /// server named by TEST_DATABASE_URL.
-pub async fn fresh_database() -> (DatabaseUrl, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (DatabaseUrl, Option<tempfile::TempDir>, Option<String>) {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(base) if !base.trim().is_empty() => {
             let name = format!(
@@ -41,36 +69,48 @@ pub async fn fresh_database() -> (DatabaseUrl, Option<tempfile::TempDir>) {
                 uuid::Uuid::new_v4().simple(),
                 COUNTER.fetch_add(1, Ordering::Relaxed)
             );
-            let admin = Database::connect(base.as_str()).await.expect("connect to TEST_DATABASE_URL");
+            let admin = Database::connect(base.as_str())
+                .await
+                .expect("connect to TEST_DATABASE_URL");
             admin
-                .execute(Statement::from_string(admin.get_database_backend(), format!("CREATE DATABASE \"{name}\"")))
+                .execute(Statement::from_string(
+                    admin.get_database_backend(),
+                    format!("CREATE DATABASE \"{name}\""),
+                ))
                 .await
                 .expect("create test database");
             admin.close().await.ok();
             let mut url = url::Url::parse(&base).expect("TEST_DATABASE_URL is a URL");
             url.set_path(&format!("/{name}"));
-            (DatabaseUrl::parse(url.as_str()).expect("valid"), None)
+            (
+                DatabaseUrl::parse(url.as_str()).expect("valid"),
+                None,
+                Some(name),
+            )
         }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("test.db");
             let url = format!("sqlite://{}", path.display());
-            (DatabaseUrl::parse(&url).expect("valid"), Some(dir))
+            (DatabaseUrl::parse(&url).expect("valid"), Some(dir), None)
         }
     }
 }
 
 pub fn test_settings(url: DatabaseUrl) -> Settings {
-    let mut s = Settings::default();
-    s.database_url = url;
-    s.database_max_connections = 5;
-    s.bind = "127.0.0.1:0".parse().expect("addr");
-    s.base_url = url::Url::parse("http://127.0.0.1:0").expect("url");
-    s.secret_key = Some(SecretKey::parse("test-secret-key-that-is-long-enough-0123456789").expect("key"));
-    s.trust_forwarded_for = true;
-    s.http_workers = 1;
-    s.shutdown_timeout_secs = 1;
-    s
+    Settings {
+        database_url: url,
+        database_max_connections: 5,
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        base_url: url::Url::parse("http://127.0.0.1:0").expect("url"),
+        secret_key: Some(
+            SecretKey::parse("test-secret-key-that-is-long-enough-0123456789").expect("key"),
+        ),
+        trust_forwarded_for: true,
+        http_workers: 1,
+        shutdown_timeout_secs: 1,
+        ..Settings::default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -78,21 +118,26 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
-    let (url, dir) = fresh_database().await;
+    hi_outreach::install_crypto_provider();
+    let (url, dir, pg_database) = fresh_database().await;
     let mut settings = test_settings(url);
     customise(&mut settings);
     let db = db::connect(&settings.database_url, settings.database_max_connections)
         .await
         .expect("connect");
     db::migrate(&db).await.expect("migrate");
-    let app = Application::build(settings.clone(), db.clone()).await.expect("build");
+    let app = Application::build(settings.clone(), db.clone())
+        .await
+        .expect("build");
     let port = app.port();
-    let _ = tokio::spawn(app.run_until_stopped());
+    // The server runs until the test's runtime ends.
+    drop(tokio::spawn(app.run_until_stopped()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db,
         client: client(),
         _dir: dir,
+        pg_database,
     }
 }
 
@@ -132,15 +177,32 @@ impl TestApp {
     }
 
     /// Posts a form with a fresh CSRF token taken from `page`.
-    pub async fn post_form(&self, client: &Client, page: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub async fn post_form(
+        &self,
+        client: &Client,
+        page: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
         let token = self.csrf(client, page).await;
         let mut form: Vec<(&str, &str)> = fields.to_vec();
         form.push(("csrf_token", &token));
-        client.post(self.url(path)).form(&form).send().await.expect("request")
+        client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
-        self.post_form(client, "/login", "/login", &[("email", email), ("password", password)]).await
+        self.post_form(
+            client,
+            "/login",
+            "/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// A new client already signed in as `user`.
@@ -163,15 +225,29 @@ impl TestApp {
             language: Some("vi".into()),
             active: true,
         };
-        let input = users::validate(&self.db.conn, &draft).await.expect("valid user");
-        let created = users::create(&self.db, &Actor::cli(), input, NewPassword::parse(PASSWORD).expect("pw"))
+        let input = users::validate(&self.db.conn, &draft)
             .await
-            .expect("create user");
-        User { id: created.id, email, password: PASSWORD.into() }
+            .expect("valid user");
+        let created = users::create(
+            &self.db,
+            &Actor::cli(),
+            input,
+            NewPassword::parse(PASSWORD).expect("pw"),
+        )
+        .await
+        .expect("create user");
+        User {
+            id: created.id,
+            email,
+            password: PASSWORD.into(),
+        }
     }
 
     pub async fn token_for(&self, user: &User) -> String {
-        tokens::create(&self.db, &Actor::cli(), user.id, "test").await.expect("token").0
+        tokens::create(&self.db, &Actor::cli(), user.id, "test")
+            .await
+            .expect("token")
+            .0
     }
 
     pub async fn create_school(&self, code: &str, name: &str, province: &str) -> i64 {
@@ -184,10 +260,18 @@ impl TestApp {
             enrolled_students: Some(1000),
             address: None,
         };
-        org::create_school(&self.db, &Actor::cli(), &draft).await.expect("create school").id
+        org::create_school(&self.db, &Actor::cli(), &draft)
+            .await
+            .expect("create school")
+            .id
     }
 
-    pub async fn api(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub async fn api(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(token)

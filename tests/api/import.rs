@@ -10,7 +10,11 @@ const GOOD: &str = "code,name,level,province_code,commune_code,commune_name,enro
 
 async fn import(app: &TestApp, token: &str, dry_run: bool, body: Vec<u8>) -> (u16, Value) {
     let r = app
-        .api(token, Method::POST, &format!("/api/v1/schools/import?dry_run={dry_run}"))
+        .api(
+            token,
+            Method::POST,
+            &format!("/api/v1/schools/import?dry_run={dry_run}"),
+        )
         .await
         .header("content-type", "text/csv")
         .body(body)
@@ -41,7 +45,12 @@ BAD5,Trường E,primary,01,10,extra\n";
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["row"].as_u64().unwrap(), e["column"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["column"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         errors,
@@ -57,7 +66,10 @@ BAD5,Trường E,primary,01,10,extra\n";
     );
     assert_eq!(report["invalid_rows"], 6);
     assert_eq!(report["status"], "rejected");
-    assert!(report["errors"][1]["message"].as_str().unwrap().contains("preschool"));
+    assert!(report["errors"][1]["message"]
+        .as_str()
+        .unwrap()
+        .contains("preschool"));
     // Committing the same file writes nothing at all.
     let (status, report) = import(&app, &t, false, bad.as_bytes().to_vec()).await;
     assert_eq!(status, 422);
@@ -72,7 +84,12 @@ async fn missing_columns_are_named() {
     let admin = app.create_user("admin", None, &[]).await;
     let t = app.token_for(&admin).await;
     let (_, report) = import(&app, &t, true, b"code;name\nA;B\n".to_vec()).await;
-    let cols: Vec<&str> = report["errors"].as_array().unwrap().iter().map(|e| e["column"].as_str().unwrap()).collect();
+    let cols: Vec<&str> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["column"].as_str().unwrap())
+        .collect();
     assert_eq!(cols, ["level", "province_code"]);
     assert_eq!(report["errors"][0]["row"], 1);
 }
@@ -96,7 +113,15 @@ async fn a_clean_file_commits_with_bom_and_reimporting_changes_nothing() {
     assert_eq!(done["status"], "committed");
     assert_eq!(app.count("schools").await, 3);
     assert_eq!(app.count("communes").await, 1);
-    let list: Value = app.api(&t, Method::GET, "/api/v1/schools?q=nguyen+thi+minh+khai").await.send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .api(&t, Method::GET, "/api/v1/schools?q=nguyen+thi+minh+khai")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["total"], 1);
     let school = &list["items"][0];
     assert_eq!(school["name"], "Trường THPT Nguyễn Thị Minh Khai");
@@ -128,7 +153,13 @@ async fn province_staff_import_only_into_their_province_and_liaisons_not_at_all(
     assert_eq!(errors[0]["column"], "province_code");
     let liaison = app.create_user("liaison", None, &[]).await;
     let tl = app.token_for(&liaison).await;
-    let r = app.api(&tl, Method::POST, "/api/v1/schools/import").await.body(GOOD).send().await.unwrap();
+    let r = app
+        .api(&tl, Method::POST, "/api/v1/schools/import")
+        .await
+        .body(GOOD)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 }
 
@@ -142,31 +173,52 @@ async fn the_page_flow_checks_then_writes_on_confirmation() {
         let c = c.clone();
         let url = app.url(&format!("/schools/import?csrf_token={token}"));
         async move {
-            let part = reqwest::multipart::Part::bytes(content.as_bytes().to_vec()).file_name("truong.csv");
-            c.post(url).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap()
+            let part = reqwest::multipart::Part::bytes(content.as_bytes().to_vec())
+                .file_name("truong.csv");
+            c.post(url)
+                .multipart(reqwest::multipart::Form::new().part("file", part))
+                .send()
+                .await
+                .unwrap()
         }
     };
     let bad = upload("code,name,level,province_code\nX,,primary,01\n").await;
     assert_eq!(bad.status().as_u16(), 200);
     let page = bad.text().await.unwrap();
     assert!(page.contains("Tệp có lỗi") && page.contains("<code>name</code>"));
-    assert!(!page.contains("/commit"), "no confirm button for a bad file");
+    assert!(
+        !page.contains("/commit"),
+        "no confirm button for a bad file"
+    );
 
     let good = upload(GOOD).await.text().await.unwrap();
     assert!(good.contains("Xác nhận nhập"));
-    assert_eq!(app.count("schools").await, 0, "nothing written before confirmation");
+    assert_eq!(
+        app.count("schools").await,
+        0,
+        "nothing written before confirmation"
+    );
     let start = good.find("/schools/import/").unwrap();
     let end = good[start..].find('"').unwrap() + start;
     let commit_path = good[start..end].to_string();
-    let r = app.post_form(&c, "/schools/import", &commit_path, &[]).await;
+    let r = app
+        .post_form(&c, "/schools/import", &commit_path, &[])
+        .await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(app.count("schools").await, 3);
     // A second confirmation is refused.
-    let again = app.post_form(&c, "/schools/import", &commit_path, &[]).await;
+    let again = app
+        .post_form(&c, "/schools/import", &commit_path, &[])
+        .await;
     assert_eq!(again.status().as_u16(), 409);
     assert_eq!(app.count("schools").await, 3);
     // Without the token the upload is refused.
     let part = reqwest::multipart::Part::bytes(GOOD.as_bytes().to_vec()).file_name("x.csv");
-    let r = c.post(app.url("/schools/import")).multipart(reqwest::multipart::Form::new().part("file", part)).send().await.unwrap();
+    let r = c
+        .post(app.url("/schools/import"))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 }

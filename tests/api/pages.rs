@@ -4,28 +4,37 @@ use crate::helpers::{spawn_app, PASSWORD};
 async fn admin_creates_and_edits_users_with_errors_beside_fields() {
     let app = spawn_app().await;
     let admin = app.create_user("admin", None, &[]).await;
-    app.create_school("HN-1", "Trường Tiểu học Kim Đồng", "01").await;
+    app.create_school("HN-1", "Trường Tiểu học Kim Đồng", "01")
+        .await;
     let c = app.signed_in(&admin).await;
     let (status, page) = app.get_text(&c, "/admin/users/new").await;
     assert_eq!(status, 200);
     assert!(page.contains("Thêm người dùng"));
 
     let bad = app
-        .post_form(&c, "/admin/users/new", "/admin/users/new", &[
-            ("email", "not-an-email"),
-            ("display_name", "Lê Thị Thu"),
-            ("role", "liaison"),
-            ("province_code", "01"),
-            ("school_codes", "HN-1, NOPE-9"),
-            ("language", "vi"),
-            ("active", "on"),
-            ("password", "short"),
-        ])
+        .post_form(
+            &c,
+            "/admin/users/new",
+            "/admin/users/new",
+            &[
+                ("email", "not-an-email"),
+                ("display_name", "Lê Thị Thu"),
+                ("role", "liaison"),
+                ("province_code", "01"),
+                ("school_codes", "HN-1, NOPE-9"),
+                ("language", "vi"),
+                ("active", "on"),
+                ("password", "short"),
+            ],
+        )
         .await;
     assert_eq!(bad.status().as_u16(), 422);
     let page = bad.text().await.unwrap();
     for field in ["email", "password"] {
-        assert!(page.contains(&format!("id=\"e-{field}\"")), "{field} error shown");
+        assert!(
+            page.contains(&format!("id=\"e-{field}\"")),
+            "{field} error shown"
+        );
     }
     assert!(page.contains("NOPE-9"), "unknown school named");
     assert!(page.contains("Chỉ cán bộ truyền thông mới gắn với một tỉnh"));
@@ -33,15 +42,20 @@ async fn admin_creates_and_edits_users_with_errors_beside_fields() {
     let users_before = app.count("users").await;
 
     let ok = app
-        .post_form(&c, "/admin/users/new", "/admin/users/new", &[
-            ("email", "thu.le@example.vn"),
-            ("display_name", "Lê Thị Thu"),
-            ("role", "liaison"),
-            ("school_codes", "HN-1"),
-            ("language", "vi"),
-            ("active", "on"),
-            ("password", PASSWORD),
-        ])
+        .post_form(
+            &c,
+            "/admin/users/new",
+            "/admin/users/new",
+            &[
+                ("email", "thu.le@example.vn"),
+                ("display_name", "Lê Thị Thu"),
+                ("role", "liaison"),
+                ("school_codes", "HN-1"),
+                ("language", "vi"),
+                ("active", "on"),
+                ("password", PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(ok.status().as_u16(), 303);
     assert_eq!(app.count("users").await, users_before + 1);
@@ -51,14 +65,30 @@ async fn admin_creates_and_edits_users_with_errors_beside_fields() {
 
     // The new liaison sees their school.
     let liaison = crate::helpers::client();
-    assert_eq!(app.login(&liaison, "thu.le@example.vn", PASSWORD).await.status().as_u16(), 303);
+    assert_eq!(
+        app.login(&liaison, "thu.le@example.vn", PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
     let (_, list) = app.get_text(&liaison, "/schools").await;
     assert!(list.contains("Kim Đồng"));
 
     // An admin cannot demote or deactivate themselves.
     let own = format!("/admin/users/{}", admin.id);
     let r = app
-        .post_form(&c, &own, &own, &[("email", admin.email.as_str()), ("display_name", "A"), ("role", "staff"), ("language", "vi")])
+        .post_form(
+            &c,
+            &own,
+            &own,
+            &[
+                ("email", admin.email.as_str()),
+                ("display_name", "A"),
+                ("role", "staff"),
+                ("language", "vi"),
+            ],
+        )
         .await;
     assert_eq!(r.status().as_u16(), 422);
     let page = r.text().await.unwrap();
@@ -68,14 +98,34 @@ async fn admin_creates_and_edits_users_with_errors_beside_fields() {
 #[tokio::test]
 async fn every_main_page_renders_for_each_role() {
     let app = spawn_app().await;
-    let school = app.create_school("HN-9", "Trường THCS Lý Tự Trọng", "01").await;
+    let school = app
+        .create_school("HN-9", "Trường THCS Lý Tự Trọng", "01")
+        .await;
     let admin = app.create_user("admin", None, &[]).await;
     let staff = app.create_user("staff", Some("01"), &[]).await;
     let liaison = app.create_user("liaison", None, &["HN-9"]).await;
     let school_page = format!("/schools/{school}");
-    let common = ["/", "/provinces", "/provinces/01", "/schools", school_page.as_str(), "/account", "/account/password", "/account/tokens"];
+    let common = [
+        "/",
+        "/provinces",
+        "/provinces/01",
+        "/schools",
+        school_page.as_str(),
+        "/account",
+        "/account/password",
+        "/account/tokens",
+    ];
     for (user, extra) in [
-        (&admin, vec!["/admin/users", "/admin/users/new", "/admin/audit", "/schools/new", "/schools/import"]),
+        (
+            &admin,
+            vec![
+                "/admin/users",
+                "/admin/users/new",
+                "/admin/audit",
+                "/schools/new",
+                "/schools/import",
+            ],
+        ),
         (&staff, vec!["/schools/new", "/schools/import"]),
         (&liaison, vec![]),
     ] {
@@ -86,6 +136,10 @@ async fn every_main_page_renders_for_each_role() {
             assert!(page.contains("</html>"));
         }
         let (_, home) = app.get_text(&c, "/").await;
-        assert_eq!(home.contains("href=\"/admin/users\""), user.email == admin.email, "admin links for admins only");
+        assert_eq!(
+            home.contains("href=\"/admin/users\""),
+            user.email == admin.email,
+            "admin links for admins only"
+        );
     }
 }

@@ -13,7 +13,12 @@ async fn api_needs_a_valid_token() {
     let problem: Value = none.json().await.unwrap();
     assert_eq!(problem["status"], 401);
     assert!(problem["title"].as_str().unwrap().len() > 3);
-    let bad = app.api("hio_not-a-real-token", Method::GET, "/api/v1/me").await.send().await.unwrap();
+    let bad = app
+        .api("hio_not-a-real-token", Method::GET, "/api/v1/me")
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
     // A page session cookie is no key to the API.
     let user = app.create_user("staff", None, &[]).await;
@@ -26,7 +31,14 @@ async fn tokens_work_record_last_use_and_stop_when_revoked() {
     let app = spawn_app().await;
     let user = app.create_user("staff", None, &[]).await;
     let c = app.signed_in(&user).await;
-    let created = app.post_form(&c, "/account/tokens", "/account/tokens", &[("name", "Báo cáo tuần")]).await;
+    let created = app
+        .post_form(
+            &c,
+            "/account/tokens",
+            "/account/tokens",
+            &[("name", "Báo cáo tuần")],
+        )
+        .await;
     assert_eq!(created.status().as_u16(), 200);
     let page = created.text().await.unwrap();
     let start = page.find("data-token>").expect("secret shown once") + "data-token>".len();
@@ -36,22 +48,54 @@ async fn tokens_work_record_last_use_and_stop_when_revoked() {
     assert!(!again.contains(&secret), "the secret is not shown again");
     assert!(again.contains("Báo cáo tuần"));
 
-    let me: Value = app.api(&secret, Method::GET, "/api/v1/me").await.send().await.unwrap().json().await.unwrap();
+    let me: Value = app
+        .api(&secret, Method::GET, "/api/v1/me")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], user.email.as_str());
-    let listed: Value = app.api(&secret, Method::GET, "/api/v1/tokens").await.send().await.unwrap().json().await.unwrap();
+    let listed: Value = app
+        .api(&secret, Method::GET, "/api/v1/tokens")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");
     assert!(listed[0].get("token_hash").is_none());
     let stored: String = {
         use hi_outreach::auth::entity::api_token;
         use sea_orm::EntityTrait;
-        api_token::Entity::find().one(&app.db.conn).await.unwrap().unwrap().token_hash
+        api_token::Entity::find()
+            .one(&app.db.conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .token_hash
     };
     assert_ne!(stored, secret, "only a hash is stored");
 
     let id = listed[0]["id"].as_i64().unwrap();
-    let r = app.post_form(&c, "/account/tokens", &format!("/tokens/{id}/revoke"), &[]).await;
+    let r = app
+        .post_form(&c, "/account/tokens", &format!("/tokens/{id}/revoke"), &[])
+        .await;
     assert_eq!(r.status().as_u16(), 303);
-    assert_eq!(app.api(&secret, Method::GET, "/api/v1/me").await.send().await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        app.api(&secret, Method::GET, "/api/v1/me")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
 }
 
 #[tokio::test]
@@ -61,35 +105,94 @@ async fn tokens_via_the_api_and_other_peoples_tokens() {
     let b = app.create_user("staff", None, &[]).await;
     let ta = app.token_for(&a).await;
     let tb = app.token_for(&b).await;
-    let r = app.api(&ta, Method::POST, "/api/v1/tokens").await.json(&json!({"name": "script"})).send().await.unwrap();
+    let r = app
+        .api(&ta, Method::POST, "/api/v1/tokens")
+        .await
+        .json(&json!({"name": "script"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let created: Value = r.json().await.unwrap();
     let new_secret = created["token"].as_str().unwrap().to_string();
     let new_id = created["id"].as_i64().unwrap();
     // B cannot revoke A's token: it does not exist for B.
-    let r = app.api(&tb, Method::DELETE, &format!("/api/v1/tokens/{new_id}")).await.send().await.unwrap();
+    let r = app
+        .api(&tb, Method::DELETE, &format!("/api/v1/tokens/{new_id}"))
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
-    assert_eq!(app.api(&new_secret, Method::GET, "/api/v1/me").await.send().await.unwrap().status().as_u16(), 200);
-    let r = app.api(&ta, Method::DELETE, &format!("/api/v1/tokens/{new_id}")).await.send().await.unwrap();
+    assert_eq!(
+        app.api(&new_secret, Method::GET, "/api/v1/me")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let r = app
+        .api(&ta, Method::DELETE, &format!("/api/v1/tokens/{new_id}"))
+        .await
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(app.api(&new_secret, Method::GET, "/api/v1/me").await.send().await.unwrap().status().as_u16(), 401);
-    let empty = app.api(&ta, Method::POST, "/api/v1/tokens").await.json(&json!({"name": "  "})).send().await.unwrap();
+    assert_eq!(
+        app.api(&new_secret, Method::GET, "/api/v1/me")
+            .await
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let empty = app
+        .api(&ta, Method::POST, "/api/v1/tokens")
+        .await
+        .json(&json!({"name": "  "}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(empty.status().as_u16(), 422);
 }
 
 #[tokio::test]
 async fn openapi_document_and_docs_ui_are_served_locally() {
     let app = spawn_app().await;
-    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/schools", "/api/v1/schools/import", "/api/v1/users", "/api/v1/audit", "/api/v1/tokens"] {
+    for path in [
+        "/api/v1/schools",
+        "/api/v1/schools/import",
+        "/api/v1/users",
+        "/api/v1/audit",
+        "/api/v1/tokens",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     let ui = reqwest::get(app.url("/api/v1/docs/")).await.unwrap();
     assert_eq!(ui.status().as_u16(), 200);
     let html = ui.text().await.unwrap();
-    assert!(html.contains("swagger-ui-bundle.js") && !html.contains("https://"), "no CDN");
-    let js = reqwest::get(app.url("/api/v1/docs/swagger-initializer.js")).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("swagger-ui-bundle.js") && !html.contains("https://"),
+        "no CDN"
+    );
+    let js = reqwest::get(app.url("/api/v1/docs/swagger-initializer.js"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(js.contains("/api/v1/openapi.json"));
 }
