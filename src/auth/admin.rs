@@ -20,7 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/users/new", web::post().to(create))
         .route("/admin/users/{id}", web::get().to(edit_form))
         .route("/admin/users/{id}", web::post().to(update))
-        .route("/admin/users/{id}/password", web::post().to(reset_password));
+        .route("/admin/users/{id}/password", web::post().to(reset_password))
+        .route(
+            "/admin/users/{id}/sessions/end",
+            web::post().to(end_sessions),
+        );
 }
 
 /// The user form as the browser sends it.
@@ -171,6 +175,7 @@ async fn edit_data(
     let mut data = form_options(state).await?;
     data["form"] = form.unwrap_or_else(|| UserForm::from_view(&user));
     data["tokens"] = json!(tokens::list_for_user(&state.db, actor, id).await?);
+    data["sessions"] = json!(users::live_sessions(&state.db, actor, id).await?);
     data["user"] = json!(user);
     data["is_self"] = json!(actor.user_id == Some(id));
     Ok(data)
@@ -242,4 +247,17 @@ async fn reset_password(
             )
         }
     }
+}
+
+async fn end_sessions(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let actor = ctx.actor()?;
+    let id = path.into_inner();
+    users::end_sessions(&state.db, actor, id).await?;
+    Ok(see_other(&format!(
+        "/admin/users/{id}?notice=sessions-ended"
+    )))
 }

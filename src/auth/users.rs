@@ -424,6 +424,57 @@ pub async fn change_own_password(
     Ok(())
 }
 
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user's live sessions (admins only).
+pub async fn live_sessions(db: &Db, actor: &Actor, user_id: i64) -> AppResult<Vec<SessionView>> {
+    use super::entity::session;
+    actor.require_admin()?;
+    let now = Utc::now();
+    Ok(session::Entity::find()
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null())
+        .filter(session::Column::ExpiresAt.gt(now))
+        .order_by_desc(session::Column::LastSeenAt)
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            id: s.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+        })
+        .collect())
+}
+
+/// Ends every session of a user (admins only), e.g. for a lost phone.
+pub async fn end_sessions(db: &Db, actor: &Actor, user_id: i64) -> AppResult<u64> {
+    actor.require_admin()?;
+    let tx = db.begin_write().await?;
+    if user::Entity::find_by_id(user_id).one(&*tx).await?.is_none() {
+        return Err(AppError::NotFound);
+    }
+    let ended = super::session::revoke_all_for_user(&*tx, user_id, None).await?;
+    audit::record(
+        &*tx,
+        actor,
+        "user.sessions_ended",
+        "user",
+        Some(user_id.to_string()),
+        json!({"sessions": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
 pub async fn set_language(db: &Db, actor: &Actor, lang: Lang) -> AppResult<()> {
     let Some(user_id) = actor.user_id else {
         return Ok(());

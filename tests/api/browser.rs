@@ -223,5 +223,14 @@ async fn chromium_logs_in_and_sees_a_page_per_role() {
     assert!(text(&browser).await.contains("Schools"));
     logout(&browser, &app).await;
 
+    // The API docs UI, served by the binary, runs under the same CSP.
+    browser.goto(&app.url("/api/v1/docs/")).await.unwrap();
+    let title = browser
+        .wait()
+        .for_element(Locator::Css(".info .title"))
+        .await
+        .unwrap();
+    assert!(title.text().await.unwrap().contains("hi-outreach API"));
+
     browser.close().await.unwrap();
 }

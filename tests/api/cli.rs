@@ -197,3 +197,75 @@ fn user_and_token_commands_work_against_a_database() {
     assert_eq!(code, 2);
     assert!(err.contains("nobody@example.vn"), "{err}");
 }
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish_and_stops_accepting() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .env(
+            "HIO_DATABASE_URL",
+            format!("sqlite://{}/gs.db", dir.path().display()),
+        )
+        .env(
+            "HIO_SECRET_KEY",
+            "a-secret-key-long-enough-for-the-test-0123",
+        )
+        .env("HIO_BIND", format!("127.0.0.1:{port}"))
+        .env("HIO_SHUTDOWN_TIMEOUT_SECS", "10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up, "server did not start");
+
+    // A form post whose body is still arriving when the signal comes.
+    let body = b"email=a%40b.vn&password=whatever-long&csrf_token=x";
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        conn,
+        "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(&body[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(500));
+    conn.write_all(&body[10..]).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 403"),
+        "the in-flight request was answered: {response}"
+    );
+
+    let status = server.wait().unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no longer accepting"
+    );
+}

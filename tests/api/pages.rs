@@ -143,3 +143,34 @@ async fn every_main_page_renders_for_each_role() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_admin_ends_all_sessions_of_a_user() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let liaison = app.create_user("liaison", None, &[]).await;
+    let phone = app.signed_in(&liaison).await;
+    let laptop = app.signed_in(&liaison).await;
+    let c = app.signed_in(&admin).await;
+    let page = format!("/admin/users/{}", liaison.id);
+    let (_, html) = app.get_text(&c, &page).await;
+    assert_eq!(
+        html.matches("<tr><td>").count(),
+        2,
+        "two open sessions listed"
+    );
+    let r = app
+        .post_form(&c, &page, &format!("{page}/sessions/end"), &[])
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    for client in [&phone, &laptop] {
+        assert_eq!(app.get(client, "/account").await.status().as_u16(), 303);
+    }
+    assert_eq!(
+        app.get(&c, "/account").await.status().as_u16(),
+        200,
+        "the admin's own session lives on"
+    );
+    let (_, html) = app.get_text(&c, &page).await;
+    assert!(html.contains("Không có phiên nào đang mở"));
+}

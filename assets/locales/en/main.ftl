@@ -122,6 +122,12 @@ token-revoked = Revoked
 token-revoke = Revoke
 
 ## Users
+sessions-title = Open sessions
+sessions-end = End all sessions
+sessions-none = No open sessions.
+label-last-seen = Last active
+label-expires = Expires
+notice-sessions-ended = All of this user's sessions have ended.
 users-title = Users
 users-new = Add user
 user-active = Active

@@ -119,6 +119,12 @@ token-revoked = Đã thu hồi
 token-revoke = Thu hồi
 
 ## Người dùng
+sessions-title = Phiên đăng nhập đang mở
+sessions-end = Kết thúc mọi phiên
+sessions-none = Không có phiên nào đang mở.
+label-last-seen = Hoạt động gần nhất
+label-expires = Hết hạn
+notice-sessions-ended = Đã kết thúc mọi phiên đăng nhập của người dùng này.
 users-title = Người dùng
 users-new = Thêm người dùng
 user-active = Đang hoạt động
