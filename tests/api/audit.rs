@@ -5,14 +5,8 @@ use crate::helpers::{client, spawn_app};
 
 async fn entries(app: &crate::helpers::TestApp, token: &str, query: &str) -> Vec<Value> {
     let page: Value = app
-        .api(token, Method::GET, &format!("/api/v1/audit?{query}"))
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_json(token, Method::GET, &format!("/api/v1/audit?{query}"))
+        .await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -33,7 +27,6 @@ async fn changes_and_authentication_events_are_audited_without_secrets() {
     // A change through the API.
     let r = app
         .api(&t, Method::PUT, &format!("/api/v1/schools/{school}"))
-        .await
         .json(&json!({"code": "AU-1", "name": "Trường THCS Nguyễn Du", "level": "lower_secondary", "province_code": "01", "enrolled_students": 777}))
         .send()
         .await
@@ -84,16 +77,7 @@ async fn changes_and_authentication_events_are_audited_without_secrets() {
     // Non-admins may not read it.
     let staff = app.create_user("staff", None, &[]).await;
     let ts = app.token_for(&staff).await;
-    assert_eq!(
-        app.api(&ts, Method::GET, "/api/v1/audit")
-            .await
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        403
-    );
+    assert_eq!(app.api_status(&ts, Method::GET, "/api/v1/audit").await, 403);
     // The admin page shows and filters the same.
     let c = app.signed_in(&admin).await;
     let (status, page) = app.get_text(&c, "/admin/audit?action=school.updated").await;

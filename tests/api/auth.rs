@@ -90,11 +90,7 @@ async fn wrong_password_and_unknown_account_fail_alike() {
         .await
         .unwrap()
         .contains("Email hoặc mật khẩu không đúng"));
-    assert_eq!(
-        app.get(&c, "/").await.status().as_u16(),
-        303,
-        "still signed out"
-    );
+    assert_eq!(app.status(&c, "/").await, 303, "still signed out");
 }
 
 #[tokio::test]
@@ -105,19 +101,7 @@ async fn repeated_failures_are_throttled_without_locking_out_the_owner() {
     let attempt = |pw: &'static str, ip: &'static str, c: reqwest::Client| {
         let app = &app;
         let email = user.email.clone();
-        async move {
-            let token = app.csrf(&c, "/login").await;
-            c.post(app.url("/login"))
-                .header("x-forwarded-for", ip)
-                .form(&[
-                    ("email", email.as_str()),
-                    ("password", pw),
-                    ("csrf_token", &token),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { app.login_from(&c, &email, pw, ip).await }
     };
     for _ in 0..5 {
         assert_eq!(
@@ -188,18 +172,8 @@ async fn distributed_guessing_slows_new_addresses_but_not_known_ones() {
         let app = &app;
         let email = user.email.clone();
         async move {
-            let c = client();
-            let token = app.csrf(&c, "/login").await;
-            c.post(app.url("/login"))
-                .header("x-forwarded-for", ip)
-                .form(&[
-                    ("email", email.as_str()),
-                    ("password", pw),
-                    ("csrf_token", &token),
-                ])
-                .send()
+            app.login_from(&client(), &email, pw, &ip)
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         }
@@ -324,7 +298,7 @@ async fn logout_ends_the_session_on_the_server() {
         "a copied cookie of a logged-out session is dead"
     );
     assert_eq!(
-        app.get(&other_device, "/account").await.status().as_u16(),
+        app.status(&other_device, "/account").await,
         200,
         "other sessions live on"
     );
@@ -335,7 +309,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
     let app = spawn_app().await;
     let user = app.create_user("staff", None, &[]).await;
     let c = app.signed_in(&user).await;
-    assert_eq!(app.get(&c, "/account").await.status().as_u16(), 200);
+    assert_eq!(app.status(&c, "/account").await, 200);
     session::Entity::update_many()
         .col_expr(
             session::Column::LastSeenAt,
@@ -357,7 +331,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
         .exec(&app.db.conn)
         .await
         .unwrap();
-    assert_eq!(app.get(&c, "/account").await.status().as_u16(), 303);
+    assert_eq!(app.status(&c, "/account").await, 303);
 }
 
 #[tokio::test]
@@ -398,8 +372,8 @@ async fn changing_the_password_ends_other_sessions() {
         )
         .await;
     assert_eq!(ok.status().as_u16(), 303);
-    assert_eq!(app.get(&first, "/account").await.status().as_u16(), 200);
-    assert_eq!(app.get(&second, "/account").await.status().as_u16(), 303);
+    assert_eq!(app.status(&first, "/account").await, 200);
+    assert_eq!(app.status(&second, "/account").await, 303);
     assert_eq!(
         app.login(&client(), &user.email, PASSWORD)
             .await
@@ -473,10 +447,7 @@ async fn a_deactivated_user_is_signed_out_and_cannot_log_in() {
         )
         .await;
     assert_eq!(r.status().as_u16(), 303, "saved without the active box");
-    assert_eq!(
-        app.get(&staff_client, "/account").await.status().as_u16(),
-        303
-    );
+    assert_eq!(app.status(&staff_client, "/account").await, 303);
     assert_eq!(
         app.login(&client(), &staff.email, PASSWORD)
             .await

@@ -80,6 +80,21 @@ async fn session(driver_url: &str, profile: &std::path::Path) -> fantoccini::Cli
         .expect("webdriver session")
 }
 
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn wait_for_path(browser: &fantoccini::Client, app: &TestApp, path: &str) {
+    let url = url::Url::parse(&app.url(path)).unwrap();
+    browser.wait().for_url(url).await.unwrap();
+}
+
 async fn login(browser: &fantoccini::Client, app: &TestApp, user: &User) {
     browser.goto(&app.url("/login")).await.unwrap();
     browser
@@ -96,18 +111,8 @@ async fn login(browser: &fantoccini::Client, app: &TestApp, user: &User) {
         .send_keys(&user.password)
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form[action='/login'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_url(url::Url::parse(&app.url("/")).unwrap())
-        .await
-        .unwrap();
+    click(browser, "form[action='/login'] button[type=submit]").await;
+    wait_for_path(browser, app, "/").await;
 }
 
 async fn text(browser: &fantoccini::Client) -> String {
@@ -124,26 +129,10 @@ async fn logout(browser: &fantoccini::Client, app: &TestApp) {
     // On a phone the menu is folded: open it (JavaScript, allowed by the CSP), then log out.
     let nav = browser.find(Locator::Id("nav")).await.unwrap();
     assert!(!nav.is_displayed().await.unwrap(), "menu folded at 360 px");
-    browser
-        .find(Locator::Css("[data-nav-toggle]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(browser, "[data-nav-toggle]").await;
     assert!(nav.is_displayed().await.unwrap(), "menu opens");
-    browser
-        .find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_url(url::Url::parse(&app.url("/login")).unwrap())
-        .await
-        .unwrap();
+    click(browser, "form[action='/logout'] button").await;
+    wait_for_path(browser, app, "/login").await;
 }
 
 #[tokio::test]
@@ -208,13 +197,7 @@ async fn chromium_logs_in_and_sees_a_page_per_role() {
         "{page}"
     );
     // Switch to English from the page header.
-    browser
-        .find(Locator::Css("form.lang-switch button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "form.lang-switch button").await;
     browser
         .wait()
         .for_element(Locator::Css("html[lang=en]"))

@@ -76,17 +76,8 @@ async fn assets_are_embedded_with_cache_headers() {
         .unwrap()
         .contains("max-age=300"));
     assert_eq!(
-        app.get(&app.client, "/assets/locales/vi/main.ftl")
-            .await
-            .status()
-            .as_u16(),
+        app.status(&app.client, "/assets/locales/vi/main.ftl").await,
         404
     );
-    assert_eq!(
-        app.get(&app.client, "/assets/nope.css")
-            .await
-            .status()
-            .as_u16(),
-        404
-    );
+    assert_eq!(app.status(&app.client, "/assets/nope.css").await, 404);
 }

@@ -195,6 +195,28 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A login posted as if from the client address `ip` (the test app trusts X-Forwarded-For).
+    pub async fn login_from(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Response {
+        let token = self.csrf(client, "/login").await;
+        client
+            .post(self.url("/login"))
+            .header("x-forwarded-for", ip)
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
         self.post_form(
             client,
@@ -266,15 +288,41 @@ impl TestApp {
             .id
     }
 
-    pub async fn api(
+    pub fn api(&self, token: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    /// The JSON answer of a body-less API call.
+    pub async fn api_json(
         &self,
         token: &str,
         method: reqwest::Method,
         path: &str,
-    ) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
-            .request(method, self.url(path))
-            .bearer_auth(token)
+    ) -> serde_json::Value {
+        self.api(token, method, path)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("JSON body")
+    }
+
+    /// The status of a body-less API call.
+    pub async fn api_status(&self, token: &str, method: reqwest::Method, path: &str) -> u16 {
+        self.api(token, method, path)
+            .send()
+            .await
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    /// The status of a page for a client.
+    pub async fn status(&self, client: &Client, path: &str) -> u16 {
+        self.get(client, path).await.status().as_u16()
     }
 
     pub async fn count(&self, table: &str) -> i64 {

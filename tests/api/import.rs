@@ -15,7 +15,6 @@ async fn import(app: &TestApp, token: &str, dry_run: bool, body: Vec<u8>) -> (u1
             Method::POST,
             &format!("/api/v1/schools/import?dry_run={dry_run}"),
         )
-        .await
         .header("content-type", "text/csv")
         .body(body)
         .send()
@@ -114,14 +113,8 @@ async fn a_clean_file_commits_with_bom_and_reimporting_changes_nothing() {
     assert_eq!(app.count("schools").await, 3);
     assert_eq!(app.count("communes").await, 1);
     let list: Value = app
-        .api(&t, Method::GET, "/api/v1/schools?q=nguyen+thi+minh+khai")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .api_json(&t, Method::GET, "/api/v1/schools?q=nguyen+thi+minh+khai")
+        .await;
     assert_eq!(list["total"], 1);
     let school = &list["items"][0];
     assert_eq!(school["name"], "Trường THPT Nguyễn Thị Minh Khai");
@@ -155,7 +148,6 @@ async fn province_staff_import_only_into_their_province_and_liaisons_not_at_all(
     let tl = app.token_for(&liaison).await;
     let r = app
         .api(&tl, Method::POST, "/api/v1/schools/import")
-        .await
         .body(GOOD)
         .send()
         .await

@@ -36,7 +36,7 @@ async fn status(
     path: &str,
     body: Option<Value>,
 ) -> u16 {
-    let mut req = app.api(token, method, path).await;
+    let mut req = app.api(token, method, path);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -44,15 +44,7 @@ async fn status(
 }
 
 async fn codes(app: &TestApp, token: &str) -> Vec<String> {
-    let page: Value = app
-        .api(token, Method::GET, "/api/v1/schools")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.api_json(token, Method::GET, "/api/v1/schools").await;
     let mut codes: Vec<String> = page["items"]
         .as_array()
         .unwrap()
@@ -139,7 +131,6 @@ async fn province_staff_see_and_edit_only_their_province() {
     let r = w
         .app
         .api(&t, Method::POST, "/api/v1/schools")
-        .await
         .json(&school_json("HCM-NEW", "79"))
         .send()
         .await
@@ -161,27 +152,12 @@ async fn province_staff_see_and_edit_only_their_province() {
     // Pages agree with the API.
     let c = w.app.signed_in(&staff).await;
     assert_eq!(
-        w.app
-            .get(&c, &format!("/schools/{}", w.hanoi_b))
-            .await
-            .status()
-            .as_u16(),
+        w.app.status(&c, &format!("/schools/{}", w.hanoi_b)).await,
         200
     );
+    assert_eq!(w.app.status(&c, &format!("/schools/{}", w.hcm)).await, 404);
     assert_eq!(
-        w.app
-            .get(&c, &format!("/schools/{}", w.hcm))
-            .await
-            .status()
-            .as_u16(),
-        404
-    );
-    assert_eq!(
-        w.app
-            .get(&c, &format!("/schools/{}/edit", w.hcm))
-            .await
-            .status()
-            .as_u16(),
+        w.app.status(&c, &format!("/schools/{}/edit", w.hcm)).await,
         404
     );
 }
@@ -252,49 +228,27 @@ async fn liaisons_see_only_assigned_schools_and_cannot_change_them() {
         .await,
         403
     );
-    let provinces: Value = w
-        .app
-        .api(&t, Method::GET, "/api/v1/provinces")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let provinces: Value = w.app.api_json(&t, Method::GET, "/api/v1/provinces").await;
     assert_eq!(provinces.as_array().unwrap().len(), 1);
     assert_eq!(provinces[0]["schools"], 1);
 
     let c = w.app.signed_in(&liaison).await;
     assert_eq!(
-        w.app
-            .get(&c, &format!("/schools/{}", w.hanoi_a))
-            .await
-            .status()
-            .as_u16(),
+        w.app.status(&c, &format!("/schools/{}", w.hanoi_a)).await,
         200
     );
     assert_eq!(
-        w.app
-            .get(&c, &format!("/schools/{}", w.hanoi_b))
-            .await
-            .status()
-            .as_u16(),
+        w.app.status(&c, &format!("/schools/{}", w.hanoi_b)).await,
         404
     );
     assert_eq!(
         w.app
-            .get(&c, &format!("/schools/{}/edit", w.hanoi_a))
-            .await
-            .status()
-            .as_u16(),
+            .status(&c, &format!("/schools/{}/edit", w.hanoi_a))
+            .await,
         403
     );
-    assert_eq!(w.app.get(&c, "/schools/new").await.status().as_u16(), 403);
-    assert_eq!(
-        w.app.get(&c, "/schools/import").await.status().as_u16(),
-        403
-    );
+    assert_eq!(w.app.status(&c, "/schools/new").await, 403);
+    assert_eq!(w.app.status(&c, "/schools/import").await, 403);
     let (_, list) = w.app.get_text(&c, "/schools").await;
     assert!(
         list.contains("Chu Văn An") && !list.contains("Việt Đức") && !list.contains("Lê Quý Đôn")
@@ -326,7 +280,6 @@ async fn user_visibility_follows_scope() {
         let app = &w.app;
         async move {
             app.api(&token, Method::GET, "/api/v1/users")
-                .await
                 .send()
                 .await
                 .unwrap()
@@ -449,15 +402,13 @@ async fn user_visibility_follows_scope() {
         201
     );
     let c = w.app.signed_in(&national).await;
-    assert_eq!(w.app.get(&c, "/admin/users").await.status().as_u16(), 403);
+    assert_eq!(w.app.status(&c, "/admin/users").await, 403);
     assert_eq!(
         w.app
-            .get(&c, &format!("/admin/users/{}", admin.id))
-            .await
-            .status()
-            .as_u16(),
+            .status(&c, &format!("/admin/users/{}", admin.id))
+            .await,
         403
     );
     let c = w.app.signed_in(&hanoi_liaison).await;
-    assert_eq!(w.app.get(&c, "/admin/audit").await.status().as_u16(), 403);
+    assert_eq!(w.app.status(&c, "/admin/audit").await, 403);
 }

@@ -15,7 +15,6 @@ async fn api_needs_a_valid_token() {
     assert!(problem["title"].as_str().unwrap().len() > 3);
     let bad = app
         .api("hio_not-a-real-token", Method::GET, "/api/v1/me")
-        .await
         .send()
         .await
         .unwrap();
@@ -23,7 +22,7 @@ async fn api_needs_a_valid_token() {
     // A page session cookie is no key to the API.
     let user = app.create_user("staff", None, &[]).await;
     let c = app.signed_in(&user).await;
-    assert_eq!(app.get(&c, "/api/v1/me").await.status().as_u16(), 401);
+    assert_eq!(app.status(&c, "/api/v1/me").await, 401);
 }
 
 #[tokio::test]
@@ -48,25 +47,9 @@ async fn tokens_work_record_last_use_and_stop_when_revoked() {
     assert!(!again.contains(&secret), "the secret is not shown again");
     assert!(again.contains("Báo cáo tuần"));
 
-    let me: Value = app
-        .api(&secret, Method::GET, "/api/v1/me")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.api_json(&secret, Method::GET, "/api/v1/me").await;
     assert_eq!(me["email"], user.email.as_str());
-    let listed: Value = app
-        .api(&secret, Method::GET, "/api/v1/tokens")
-        .await
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.api_json(&secret, Method::GET, "/api/v1/tokens").await;
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");
     assert!(listed[0].get("token_hash").is_none());
     let stored: String = {
@@ -87,13 +70,7 @@ async fn tokens_work_record_last_use_and_stop_when_revoked() {
         .await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(
-        app.api(&secret, Method::GET, "/api/v1/me")
-            .await
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
+        app.api_status(&secret, Method::GET, "/api/v1/me").await,
         401
     );
 }
@@ -107,7 +84,6 @@ async fn tokens_via_the_api_and_other_peoples_tokens() {
     let tb = app.token_for(&b).await;
     let r = app
         .api(&ta, Method::POST, "/api/v1/tokens")
-        .await
         .json(&json!({"name": "script"}))
         .send()
         .await
@@ -119,41 +95,26 @@ async fn tokens_via_the_api_and_other_peoples_tokens() {
     // B cannot revoke A's token: it does not exist for B.
     let r = app
         .api(&tb, Method::DELETE, &format!("/api/v1/tokens/{new_id}"))
-        .await
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     assert_eq!(
-        app.api(&new_secret, Method::GET, "/api/v1/me")
-            .await
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
+        app.api_status(&new_secret, Method::GET, "/api/v1/me").await,
         200
     );
     let r = app
         .api(&ta, Method::DELETE, &format!("/api/v1/tokens/{new_id}"))
-        .await
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
-        app.api(&new_secret, Method::GET, "/api/v1/me")
-            .await
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
+        app.api_status(&new_secret, Method::GET, "/api/v1/me").await,
         401
     );
     let empty = app
         .api(&ta, Method::POST, "/api/v1/tokens")
-        .await
         .json(&json!({"name": "  "}))
         .send()
         .await
