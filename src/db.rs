@@ -3,10 +3,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{LikeExpr, SimpleExpr};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -14,10 +15,10 @@ use crate::config::DatabaseUrl;
 
 /// The database handle shared by every part of the application.
 ///
-/// SQLite allows one writer at a time, and a deferred transaction that reads and then writes
-/// fails with `database is locked` when another writer got there first. Write transactions on
-/// SQLite therefore pass through a gate, one at a time within the process; PostgreSQL needs no
-/// gate. Plain single statements go straight to the pool (SQLite's busy timeout covers them).
+/// SQLite allows one writer at a time. Write transactions on SQLite take the write lock as
+/// their first step (see `begin_write`) and, within the process, pass through a gate one at a
+/// time so pool connections do not spin on the lock; PostgreSQL needs neither. Plain single
+/// statements go straight to the pool (SQLite's busy timeout covers them).
 #[derive(Clone)]
 pub struct Db {
     pub conn: DatabaseConnection,
@@ -60,6 +61,15 @@ impl Db {
             None => None,
         };
         let tx = self.conn.begin().await?;
+        if gate.is_some() {
+            // SQLite's BEGIN is deferred: a transaction that reads first and writes later fails
+            // at once (SQLITE_BUSY_SNAPSHOT) if another connection — another process, or a
+            // plain statement outside the gate — committed in between. A write as the very
+            // first statement takes the write lock up front, like BEGIN IMMEDIATE, and waits
+            // for it under the busy timeout. It changes no row.
+            tx.execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 0")
+                .await?;
+        }
         Ok(WriteTx { tx, _gate: gate })
     }
 
@@ -75,6 +85,20 @@ impl Db {
             DbBackend::MySql => {}
         }
     }
+}
+
+/// `column LIKE '%text%'` with `%`, `_` and `\\` in the text matched literally, the same on
+/// SQLite and PostgreSQL. Callers pass folded text (see `fields::fold`) and fold the column
+/// when they store it, so the match ignores case and accents on both databases.
+pub fn contains(column: impl ColumnTrait, text: &str) -> SimpleExpr {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    column.like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 /// Opens a pool. A SQLite file (and its folder) is created when missing; every SQLite

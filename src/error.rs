@@ -116,6 +116,15 @@ impl AppError {
         Self::Invalid(FieldErrors::single(field, msg))
     }
 
+    /// For a write that may lose a race on a unique key: the violation becomes an error on the
+    /// field (what the earlier check would have said), anything else stays a database error.
+    pub fn unique_as(field: &'static str, msg: Msg) -> impl FnOnce(DbErr) -> AppError {
+        move |err| match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::invalid(field, msg),
+            _ => AppError::Db(err),
+        }
+    }
+
     /// The message shown as the title of the problem.
     pub fn title_key(&self) -> &'static str {
         match self {

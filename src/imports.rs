@@ -1,9 +1,14 @@
 //! Recorded imports: every uploaded file with who, when, and what it did. An upload first sits
 //! as `pending` (its dry-run report shown), and is written only when its owner confirms.
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set, TryIntoModel};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TryIntoModel,
+};
 use serde::Serialize;
+use serde_json::json;
 
+use crate::audit;
 use crate::auth::actor::Actor;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, Msg};
@@ -36,7 +41,10 @@ pub mod entity {
 }
 
 pub const PENDING: &str = "pending";
+const COMMITTING: &str = "committing";
 pub const COMMITTED: &str = "committed";
+/// A checked upload waits this long for its confirmation.
+const STALE_AFTER_HOURS: i64 = 24;
 
 /// Counts of one import, as recorded.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -61,7 +69,8 @@ pub async fn store_pending(
     counts: Counts,
 ) -> AppResult<entity::Model> {
     let user_id = actor.user_id.ok_or(AppError::Forbidden)?;
-    Ok(entity::ActiveModel {
+    let tx = db.begin_write().await?;
+    let stored = entity::ActiveModel {
         kind: Set(kind.to_string()),
         user_id: Set(user_id),
         filename: Set(filename.chars().take(255).collect()),
@@ -75,8 +84,19 @@ pub async fn store_pending(
         committed_at: Set(None),
         ..Default::default()
     }
-    .insert(&db.conn)
-    .await?)
+    .insert(&*tx)
+    .await?;
+    audit::record(
+        &*tx,
+        actor,
+        "import.checked",
+        "import",
+        Some(stored.id.to_string()),
+        json!({"kind": kind, "filename": stored.filename, "rows": counts.total}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(stored)
 }
 
 /// A pending import of this kind uploaded by this actor (admins may confirm anyone's).
@@ -95,6 +115,40 @@ pub async fn load_pending<C: ConnectionTrait>(
         return Err(AppError::Conflict(Msg::new("error-import-done")));
     }
     Ok(found)
+}
+
+/// Takes a pending import for confirmation, inside the transaction that will write it: of two
+/// confirmations racing (a double click), exactly one gets it and the other gets 409. On
+/// PostgreSQL the loser waits on the row lock, then finds the status changed.
+pub async fn claim_pending<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    kind: &str,
+    id: i64,
+) -> AppResult<entity::Model> {
+    let found = load_pending(conn, actor, kind, id).await?;
+    let claimed = entity::Entity::update_many()
+        .col_expr(entity::Column::Status, Expr::value(COMMITTING))
+        .filter(entity::Column::Id.eq(id))
+        .filter(entity::Column::Status.eq(PENDING))
+        .exec(conn)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(AppError::Conflict(Msg::new("error-import-done")));
+    }
+    Ok(found)
+}
+
+/// Forgets uploads that were checked but never confirmed (housekeeping).
+pub async fn purge_stale(db: &Db) -> Result<u64, sea_orm::DbErr> {
+    let res = entity::Entity::delete_many()
+        .filter(entity::Column::Status.eq(PENDING))
+        .filter(
+            entity::Column::CreatedAt.lt(Utc::now() - chrono::Duration::hours(STALE_AFTER_HOURS)),
+        )
+        .exec(&db.conn)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// Records a committed import (inside the transaction that wrote its rows).

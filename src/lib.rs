@@ -90,16 +90,21 @@ impl Application {
     }
 }
 
-/// Hourly: forget expired sessions and old login attempts.
+/// Hourly: forget expired sessions, old login attempts and unconfirmed uploads.
 async fn housekeeping(state: Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         let sessions = auth::session::purge_expired(&state.db).await;
         let attempts = auth::throttle::purge_old(&state.db).await;
-        match (sessions, attempts) {
-            (Ok(s), Ok(a)) => tracing::debug!(sessions = s, attempts = a, "housekeeping done"),
-            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+        let uploads = imports::purge_stale(&state.db).await;
+        match (sessions, attempts, uploads) {
+            (Ok(s), Ok(a), Ok(u)) => {
+                tracing::debug!(sessions = s, attempts = a, uploads = u, "housekeeping done")
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                tracing::warn!(error = %e, "housekeeping failed")
+            }
         }
     }
 }

@@ -184,6 +184,7 @@ impl MigrationTrait for Migration {
                     .col(id(Users::Id))
                     .col(text(Users::Email, 254).unique_key())
                     .col(text(Users::DisplayName, 120))
+                    .col(text(Users::SearchKey, 400))
                     .col(text(Users::PasswordHash, 255))
                     .col(text(Users::Role, 16))
                     .col(opt_fk_col(Users::ProvinceId))
@@ -491,6 +492,7 @@ enum Users {
     Id,
     Email,
     DisplayName,
+    SearchKey,
     PasswordHash,
     Role,
     ProvinceId,

@@ -40,7 +40,7 @@ actions the caller's role may not take answer 403."
     ),
     paths(
         auth::api::me, auth::api::list_users, auth::api::get_user, auth::api::create_user,
-        auth::api::update_user, auth::api::list_tokens, auth::api::create_token, auth::api::revoke_token,
+        auth::api::update_user, auth::api::list_tokens, auth::api::revoke_token,
         org::api::list_provinces, org::api::get_province, org::api::list_communes,
         org::api::list_schools, org::api::get_school, org::api::create_school, org::api::update_school,
         org::api::import_schools,

@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 use super::{AuditEntry, AuditFilter};
 use crate::auth::actor::Actor;
 use crate::error::AppResult;
+use crate::web::extract::Query;
 use crate::web::paging::{PageParams, PageQuery, Paged};
 use crate::web::state::AppState;
 
@@ -19,8 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn list(
     state: web::Data<AppState>,
     actor: Actor,
-    filter: web::Query<AuditFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<AuditFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let page = super::list(
         &state.db,

@@ -68,6 +68,42 @@ pub async fn record_as<C: ConnectionTrait>(
     Ok(())
 }
 
+/// One entry of a batch written with `record_many`.
+pub struct Entry {
+    pub action: &'static str,
+    pub entity_type: &'static str,
+    pub entity_id: Option<String>,
+    pub summary: Value,
+}
+
+/// Writes many entries by one actor in a few statements (bulk imports).
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    entries: Vec<Entry>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let label: String = actor.label.chars().take(254).collect();
+    let mut rows = entries.into_iter().map(|e| entity::ActiveModel {
+        at: Set(now),
+        actor_user_id: Set(actor.user_id),
+        actor_label: Set(label.clone()),
+        action: Set(e.action.to_string()),
+        entity_type: Set(e.entity_type.to_string()),
+        entity_id: Set(e.entity_id),
+        summary: Set(e.summary.to_string()),
+        request_id: Set(actor.request_id.clone()),
+        ..Default::default()
+    });
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        entity::Entity::insert_many(chunk).exec(conn).await?;
+    }
+}
+
 /// The fields that differ between two JSON objects, as `{"field": {"from": …, "to": …}}`.
 pub fn changes(before: &Value, after: &Value) -> Value {
     let empty = Map::new();
@@ -154,7 +190,10 @@ pub async fn list(
         q = q.filter(Column::EntityId.eq(id));
     }
     if let Some(label) = nonempty(&filter.actor) {
-        q = q.filter(Column::ActorLabel.contains(label.to_lowercase()));
+        q = q.filter(crate::db::contains(
+            Column::ActorLabel,
+            &label.to_lowercase(),
+        ));
     }
     if let Some(from) = nonempty(&filter.from) {
         let day = crate::web::format::parse_day(&from, "from")?;

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::AuditFilter;
 use crate::error::AppResult;
 use crate::web::context::RequestCtx;
+use crate::web::extract::Query;
 use crate::web::paging::{PageParams, PageQuery};
 use crate::web::state::AppState;
 
@@ -15,8 +16,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 async fn list(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    filter: web::Query<AuditFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<AuditFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
     let entries = super::list(

@@ -10,6 +10,7 @@ use crate::error::{AppError, AppResult, FieldErrors};
 use crate::fields::NewPassword;
 use crate::org;
 use crate::web::context::RequestCtx;
+use crate::web::extract::Query;
 use crate::web::paging::{PageParams, PageQuery};
 use crate::web::render::see_other;
 use crate::web::state::AppState;
@@ -102,8 +103,8 @@ async fn form_options(state: &AppState) -> AppResult<Value> {
 async fn list(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    filter: web::Query<UserFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<UserFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
     actor.require_admin()?;

@@ -1,12 +1,13 @@
 //! JSON API of accounts and tokens. Same service calls as the pages.
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::actor::Actor;
 use super::tokens::{self, TokenView};
 use super::users::{self, UserDraft, UserFilter, UserView};
 use crate::error::{AppError, AppResult};
 use crate::fields::NewPassword;
+use crate::web::extract::{Json, Query};
 use crate::web::paging::{PageParams, PageQuery, Paged};
 use crate::web::state::AppState;
 
@@ -17,7 +18,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}", web::get().to(get_user))
         .route("/users/{id}", web::put().to(update_user))
         .route("/tokens", web::get().to(list_tokens))
-        .route("/tokens", web::post().to(create_token))
         .route("/tokens/{id}", web::delete().to(revoke_token));
 }
 
@@ -39,8 +39,8 @@ pub async fn me(state: web::Data<AppState>, actor: Actor) -> AppResult<HttpRespo
 pub async fn list_users(
     state: web::Data<AppState>,
     actor: Actor,
-    filter: web::Query<UserFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<UserFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let page = users::list(&state.db, &actor, &filter, PageParams::try_from(&*paging)?).await?;
     Ok(HttpResponse::Ok().json(page))
@@ -77,7 +77,7 @@ pub struct NewUser {
 pub async fn create_user(
     state: web::Data<AppState>,
     actor: Actor,
-    body: web::Json<NewUser>,
+    body: Json<NewUser>,
 ) -> AppResult<HttpResponse> {
     actor.require_admin()?;
     let password = NewPassword::parse(&body.password).map_err(|m| AppError::invalid("password", m));
@@ -103,48 +103,21 @@ pub async fn update_user(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<i64>,
-    body: web::Json<UserDraft>,
+    body: Json<UserDraft>,
 ) -> AppResult<HttpResponse> {
     actor.require_admin()?;
     let input = users::validate(&state.db.conn, &body).await?;
     Ok(HttpResponse::Ok().json(users::update(&state.db, &actor, *path, input).await?))
 }
 
-/// The caller's API tokens (never their secrets).
+/// The caller's API tokens (never their secrets). Tokens are created on the Account page or
+/// with `hi-outreach token create`, not with a token: a leaked token cannot breed new ones.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = Vec<TokenView>)),
     security(("bearer" = [])))]
 pub async fn list_tokens(state: web::Data<AppState>, actor: Actor) -> AppResult<HttpResponse> {
     let owner = actor.user_id.ok_or(AppError::Forbidden)?;
     Ok(HttpResponse::Ok().json(tokens::list_for_user(&state.db, &actor, owner).await?))
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-pub struct NewToken {
-    pub name: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedToken {
-    /// The secret, shown this once.
-    pub token: String,
-    #[serde(flatten)]
-    pub info: TokenView,
-}
-
-/// Creates a token for the caller; the secret is in this response only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts",
-    request_body = NewToken,
-    responses((status = 201, body = CreatedToken), (status = 422, description = "Invalid name")),
-    security(("bearer" = [])))]
-pub async fn create_token(
-    state: web::Data<AppState>,
-    actor: Actor,
-    body: web::Json<NewToken>,
-) -> AppResult<HttpResponse> {
-    let owner = actor.user_id.ok_or(AppError::Forbidden)?;
-    let (token, info) = tokens::create(&state.db, &actor, owner, &body.name).await?;
-    Ok(HttpResponse::Created().json(CreatedToken { token, info }))
 }
 
 /// Revokes a token (one's own; admins any).

@@ -11,6 +11,8 @@ pub mod user {
         #[sea_orm(unique)]
         pub email: String,
         pub display_name: String,
+        /// E-mail and name folded (lower case, no accents) for searching.
+        pub search_key: String,
         pub password_hash: String,
         pub role: String,
         pub province_id: Option<i64>,

@@ -12,7 +12,10 @@ use crate::web::state::AppState;
 
 pub enum LoginOutcome {
     /// The session token for the cookie.
-    Success { token: String, user: user::Model },
+    Success {
+        token: String,
+        user: Box<user::Model>,
+    },
     /// Wrong e-mail or password, or a deactivated account (not told apart).
     Failed,
     /// Too many failures: try again after this many seconds.
@@ -28,22 +31,25 @@ pub async fn login(
 ) -> AppResult<LoginOutcome> {
     let db: &Db = &state.db;
     let keys = AttemptKeys::new(state.secret(), email_raw, client_ip);
-    if let Err(wait) = throttle::check(db, &keys, &state.settings).await? {
-        audit::record_as(
-            &db.conn,
-            None,
-            "-",
-            request_id,
-            "login.throttled",
-            "session",
-            None,
-            json!({"retry_after_secs": wait}),
-        )
-        .await?;
-        return Ok(LoginOutcome::Throttled {
-            retry_after_secs: wait,
-        });
-    }
+    let attempt = match throttle::begin(db, &keys, &state.settings).await? {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            audit::record_as(
+                &db.conn,
+                None,
+                "-",
+                request_id,
+                "login.throttled",
+                "session",
+                None,
+                json!({"retry_after_secs": wait}),
+            )
+            .await?;
+            return Ok(LoginOutcome::Throttled {
+                retry_after_secs: wait,
+            });
+        }
+    };
     let account = match Email::parse(email_raw) {
         Ok(email) => super::users::find_by_email(db, &email).await?,
         Err(_) => None,
@@ -55,7 +61,7 @@ pub async fn login(
     .await;
     match account {
         Some(u) if verified && u.active => {
-            throttle::record(db, &keys, true).await?;
+            throttle::succeeded(db, attempt).await?;
             let tx = db.begin_write().await?;
             let (token, sess) = session::start(&*tx, u.id, &state.settings).await?;
             audit::record_as(
@@ -70,10 +76,12 @@ pub async fn login(
             )
             .await?;
             tx.commit().await?;
-            Ok(LoginOutcome::Success { token, user: u })
+            Ok(LoginOutcome::Success {
+                token,
+                user: Box::new(u),
+            })
         }
         account => {
-            throttle::record(db, &keys, false).await?;
             let (uid, label, reason) = match &account {
                 Some(u) if !u.active => (Some(u.id), u.email.as_str(), "inactive"),
                 Some(u) => (Some(u.id), u.email.as_str(), "wrong_password"),

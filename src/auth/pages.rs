@@ -7,10 +7,12 @@ use serde_json::json;
 
 use super::actor::{Actor, AuthVia, Scope};
 use super::login::{login, LoginOutcome};
+use super::throttle::{self, AttemptKeys};
 use super::{session, tokens, users};
 use crate::audit;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::web::context::{cookie, RequestCtx, LANG_COOKIE};
+use crate::web::extract::Query;
 use crate::web::i18n::Lang;
 use crate::web::render::{self, see_other};
 use crate::web::state::AppState;
@@ -28,10 +30,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/tokens/{id}/revoke", web::post().to(token_revoke));
 }
 
-/// Only same-site paths may be redirect targets (no `//evil.example`, no `http://…`).
+/// Only same-site paths may be redirect targets: a path starting with one `/`, with no
+/// backslash, control character or whitespace anywhere (browsers drop tabs and newlines, so
+/// `/\t/evil.example` would become `//evil.example`).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2000
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_control() || c.is_whitespace()) =>
+        {
             n.to_string()
         }
         _ => "/".to_string(),
@@ -46,7 +57,7 @@ pub struct NextQuery {
 async fn login_form(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    q: web::Query<NextQuery>,
+    q: Query<NextQuery>,
 ) -> AppResult<HttpResponse> {
     if ctx.actor.is_some() {
         return Ok(see_other(&safe_next(q.next.as_deref())));
@@ -205,9 +216,23 @@ async fn password_submit(
         let errors = FieldErrors::single("confirm_password", Msg::new("error-password-mismatch"));
         return state.form_errors(&ctx, "auth/password", json!({}), &errors);
     }
-    match users::change_own_password(&state.db, actor, &form.current_password, &form.new_password)
-        .await
-    {
+    // Guessing the current password through this form is throttled like logging in.
+    let keys = AttemptKeys::new(state.secret(), &actor.label, &ctx.client_ip);
+    let attempt = throttle::begin(&state.db, &keys, &state.settings)
+        .await?
+        .map_err(|wait| AppError::TooManyRequests {
+            retry_after_secs: wait,
+        })?;
+    let result =
+        users::change_own_password(&state.db, actor, &form.current_password, &form.new_password)
+            .await;
+    match &result {
+        Ok(()) => throttle::succeeded(&state.db, attempt).await?,
+        Err(AppError::Invalid(errors))
+            if errors.0.iter().any(|e| e.field == "current_password") => {}
+        Err(_) => throttle::forget(&state.db, attempt).await?,
+    }
+    match result {
         Ok(()) => Ok(see_other("/account?notice=password-changed")),
         Err(AppError::Invalid(errors)) => {
             state.form_errors(&ctx, "auth/password", json!({}), &errors)
@@ -280,6 +305,10 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a\nb")), "/");
+        assert_eq!(safe_next(Some("/x/\\y")), "/");
+        assert_eq!(safe_next(Some("/ /evil")), "/");
         assert_eq!(safe_next(None), "/");
     }
 }

@@ -7,12 +7,18 @@
 //! - an address that failed `login_failures_per_ip` times, across any accounts, waits for the
 //!   window to pass (password spraying);
 //! - an account that failed `login_failures_per_account` times from all addresses together
-//!   (a distributed guess) is closed only to addresses that have never logged into it
-//!   successfully in the last 30 days.
+//!   (a distributed guess) is closed to new addresses.
 //!
-//! So a guesser is slowed on every axis, while the owner, logging in from an address they have
-//! used before, is never locked out by someone else's failures.
+//! The address and account limits never apply to an address that logged into that account
+//! successfully in the last 30 days: a guesser is slowed on every axis, while the owner,
+//! logging in from an address they have used before (a school's shared NAT included), is not
+//! locked out by someone else's failures.
+//!
+//! An attempt is written (as a failure) *before* the password is checked, and the limits count
+//! only earlier attempts, so a burst of parallel guesses is counted in full rather than slipping
+//! through while the slow hash runs.
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -42,18 +48,69 @@ impl AttemptKeys {
     }
 }
 
-/// `Ok(())` when the attempt may go ahead, `Err(seconds)` to wait before the next one.
-pub async fn check(
+/// An attempt under way: recorded as a failure until `succeeded` says otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    id: i64,
+}
+
+/// Records the attempt, then checks the limits against the attempts before it. `Err(seconds)`
+/// means: refused, wait this long (the refused attempt is not counted as a failure).
+pub async fn begin(
     db: &Db,
     keys: &AttemptKeys,
     settings: &Settings,
+) -> Result<Result<Attempt, u64>, DbErr> {
+    let row = attempt::ActiveModel {
+        account_key: Set(keys.account.clone()),
+        ip_key: Set(keys.ip.clone()),
+        at: Set(Utc::now()),
+        succeeded: Set(false),
+        ..Default::default()
+    }
+    .insert(&db.conn)
+    .await?;
+    match check(db, keys, settings, row.id).await? {
+        Ok(()) => Ok(Ok(Attempt { id: row.id })),
+        Err(wait) => {
+            attempt::Entity::delete_by_id(row.id).exec(&db.conn).await?;
+            Ok(Err(wait))
+        }
+    }
+}
+
+/// Marks the attempt successful: it clears the pair's count and makes the address known.
+pub async fn succeeded(db: &Db, attempt: Attempt) -> Result<(), DbErr> {
+    attempt::Entity::update_many()
+        .col_expr(attempt::Column::Succeeded, Expr::value(true))
+        .filter(attempt::Column::Id.eq(attempt.id))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets an attempt that was neither a success nor a wrong password (e.g. invalid input).
+pub async fn forget(db: &Db, attempt: Attempt) -> Result<(), DbErr> {
+    attempt::Entity::delete_by_id(attempt.id)
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+async fn check(
+    db: &Db,
+    keys: &AttemptKeys,
+    settings: &Settings,
+    before: i64,
 ) -> Result<Result<(), u64>, DbErr> {
     let now = Utc::now();
     let window = Duration::minutes(settings.login_window_minutes.into());
     let since = now - window;
+    let earlier = attempt::Column::Id.lt(before);
 
     // The pair: failures since its last success.
     let last_success = attempt::Entity::find()
+        .filter(earlier.clone())
         .filter(attempt::Column::AccountKey.eq(&keys.account))
         .filter(attempt::Column::IpKey.eq(&keys.ip))
         .filter(attempt::Column::Succeeded.eq(true))
@@ -67,6 +124,7 @@ pub async fn check(
     let pair_failures: Vec<DateTime<Utc>> = attempt::Entity::find()
         .select_only()
         .column(attempt::Column::At)
+        .filter(earlier.clone())
         .filter(attempt::Column::AccountKey.eq(&keys.account))
         .filter(attempt::Column::IpKey.eq(&keys.ip))
         .filter(attempt::Column::Succeeded.eq(false))
@@ -87,8 +145,15 @@ pub async fn check(
         }
     }
 
+    // An address the owner has used is exempt from the wider limits.
+    let known = matches!(&last_success, Some(s) if s.at > now - Duration::days(KNOWN_ADDRESS_DAYS));
+    if known {
+        return Ok(Ok(()));
+    }
+
     // The address, across accounts.
     let ip_failures = attempt::Entity::find()
+        .filter(earlier.clone())
         .filter(attempt::Column::IpKey.eq(&keys.ip))
         .filter(attempt::Column::Succeeded.eq(false))
         .filter(attempt::Column::At.gt(since))
@@ -106,27 +171,24 @@ pub async fn check(
         .await?));
     }
 
-    // The account, across addresses; only for addresses it has not used successfully.
+    // The account, across addresses.
     let account_failures = attempt::Entity::find()
+        .filter(earlier)
         .filter(attempt::Column::AccountKey.eq(&keys.account))
         .filter(attempt::Column::Succeeded.eq(false))
         .filter(attempt::Column::At.gt(since))
         .count(&db.conn)
         .await?;
     if account_failures >= u64::from(settings.login_failures_per_account) {
-        let known =
-            matches!(&last_success, Some(s) if s.at > now - Duration::days(KNOWN_ADDRESS_DAYS));
-        if !known {
-            return Ok(Err(oldest_wait(
-                db,
-                attempt::Column::AccountKey,
-                &keys.account,
-                since,
-                window,
-                now,
-            )
-            .await?));
-        }
+        return Ok(Err(oldest_wait(
+            db,
+            attempt::Column::AccountKey,
+            &keys.account,
+            since,
+            window,
+            now,
+        )
+        .await?));
     }
     Ok(Ok(()))
 }
@@ -152,19 +214,6 @@ async fn oldest_wait(
         .await?;
     let wait = oldest.map(|t| t + window - now).unwrap_or(window);
     Ok(wait.num_seconds().max(1) as u64)
-}
-
-pub async fn record(db: &Db, keys: &AttemptKeys, succeeded: bool) -> Result<(), DbErr> {
-    attempt::ActiveModel {
-        account_key: Set(keys.account.clone()),
-        ip_key: Set(keys.ip.clone()),
-        at: Set(Utc::now()),
-        succeeded: Set(succeeded),
-        ..Default::default()
-    }
-    .insert(&db.conn)
-    .await?;
-    Ok(())
 }
 
 /// Forgets attempts older than the known-address horizon (housekeeping).

@@ -17,7 +17,7 @@ use super::password;
 use crate::audit;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{required_text, Email, NewPassword};
+use crate::fields::{fold, required_text, Email, NewPassword};
 use crate::org::entity::{province, school};
 use crate::web::i18n::Lang;
 use crate::web::paging::{PageParams, Paged};
@@ -197,6 +197,10 @@ pub async fn validate<C: ConnectionTrait>(
     })
 }
 
+fn search_key(input: &UserInput) -> String {
+    fold(&format!("{} {}", input.email, input.display_name))
+}
+
 async fn email_taken<C: ConnectionTrait>(
     conn: &C,
     email: &Email,
@@ -270,6 +274,7 @@ pub async fn create(
     let model = user::ActiveModel {
         email: Set(input.email.as_str().to_string()),
         display_name: Set(input.display_name.clone()),
+        search_key: Set(search_key(&input)),
         password_hash: Set(hash),
         role: Set(input.role.as_str().to_string()),
         province_id: Set(input.province_id),
@@ -280,7 +285,8 @@ pub async fn create(
         ..Default::default()
     }
     .insert(&*tx)
-    .await?;
+    .await
+    .map_err(AppError::unique_as("email", Msg::new("error-email-taken")))?;
     set_schools(&*tx, model.id, &input.school_ids).await?;
     audit::record(
         &*tx,
@@ -318,12 +324,16 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, input: UserInput) -> AppRes
     let mut model: user::ActiveModel = existing.into();
     model.email = Set(input.email.as_str().to_string());
     model.display_name = Set(input.display_name.clone());
+    model.search_key = Set(search_key(&input));
     model.role = Set(input.role.as_str().to_string());
     model.province_id = Set(input.province_id);
     model.active = Set(input.active);
     model.language = Set(input.language.code().to_string());
     model.updated_at = Set(Utc::now());
-    model.update(&*tx).await?;
+    model
+        .update(&*tx)
+        .await
+        .map_err(AppError::unique_as("email", Msg::new("error-email-taken")))?;
     set_schools(&*tx, id, &input.school_ids).await?;
     if !input.active {
         super::session::revoke_all_for_user(&*tx, id, None).await?;
@@ -577,12 +587,7 @@ pub async fn list(
     }
     let mut q = user::Entity::find().filter(visible(actor));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let text = text.to_lowercase();
-        q = q.filter(
-            Condition::any()
-                .add(user::Column::Email.contains(&text))
-                .add(user::Column::DisplayName.contains(&text)),
-        );
+        q = q.filter(crate::db::contains(user::Column::SearchKey, &fold(text)));
     }
     if let Some(role) = filter
         .role

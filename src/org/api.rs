@@ -7,6 +7,7 @@ use super::service::{self, CommuneView, ProvinceSummary, SchoolDraft, SchoolFilt
 use crate::auth::actor::Actor;
 use crate::error::AppResult;
 use crate::web::context::RequestCtx;
+use crate::web::extract::{Json, Query};
 use crate::web::paging::{PageParams, PageQuery, Paged};
 use crate::web::state::AppState;
 use crate::web::upload::read_body;
@@ -64,8 +65,8 @@ pub async fn list_communes(
 pub async fn list_schools(
     state: web::Data<AppState>,
     actor: Actor,
-    filter: web::Query<SchoolFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<SchoolFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let page =
         service::list_schools(&state.db, &actor, &filter, PageParams::try_from(&*paging)?).await?;
@@ -94,7 +95,7 @@ pub async fn get_school(
 pub async fn create_school(
     state: web::Data<AppState>,
     actor: Actor,
-    body: web::Json<SchoolDraft>,
+    body: Json<SchoolDraft>,
 ) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Created().json(service::create_school(&state.db, &actor, &body).await?))
 }
@@ -109,7 +110,7 @@ pub async fn update_school(
     state: web::Data<AppState>,
     actor: Actor,
     path: web::Path<i64>,
-    body: web::Json<SchoolDraft>,
+    body: Json<SchoolDraft>,
 ) -> AppResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(service::update_school(&state.db, &actor, *path, &body).await?))
 }
@@ -127,14 +128,14 @@ pub struct ImportQuery {
 #[utoipa::path(post, path = "/api/v1/schools/import", tag = "organisation",
     params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = ImportReportView, description = "Dry-run report, or committed"),
-        (status = 422, body = ImportReportView, description = "Bad rows; nothing written"),
+    responses((status = 200, body = ImportReportView, description = "A clean dry run, or committed"),
+        (status = 422, body = ImportReportView, description = "Bad rows, each with row, column and reason; nothing written"),
         (status = 413, description = "File too large")),
     security(("bearer" = [])))]
 pub async fn import_schools(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    q: web::Query<ImportQuery>,
+    q: Query<ImportQuery>,
     payload: web::Payload,
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
@@ -143,12 +144,16 @@ pub async fn import_schools(
     let filename = q.filename.clone().unwrap_or_else(|| "api.csv".into());
     if q.dry_run.unwrap_or(true) {
         let report = import::dry_run(&state.db, actor, &content).await?;
-        let status = if report.errors.is_empty() {
-            "dry_run"
+        return Ok(if report.errors.is_empty() {
+            HttpResponse::Ok().json(report.view(&state.i18n, ctx.lang, "dry_run", None))
         } else {
-            "rejected"
-        };
-        return Ok(HttpResponse::Ok().json(report.view(&state.i18n, ctx.lang, status, None)));
+            HttpResponse::UnprocessableEntity().json(report.view(
+                &state.i18n,
+                ctx.lang,
+                "rejected",
+                None,
+            ))
+        });
     }
     let (report, id) = import::commit(&state.db, actor, &filename, content, None).await?;
     Ok(match id {

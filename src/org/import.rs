@@ -137,8 +137,12 @@ impl ImportReport {
 #[derive(Debug, Clone)]
 struct Row {
     line: u64,
+    /// Optional values that are empty or whose column is absent are `None`: an update then
+    /// keeps what is stored, a new school gets the default.
     draft: SchoolDraft,
     commune_name: Option<String>,
+    /// The enrolment was not a number (already reported while reading).
+    enrolled_unreadable: bool,
 }
 
 fn delimiter(text: &[u8]) -> u8 {
@@ -253,8 +257,9 @@ fn read(content: &[u8]) -> (Vec<Row>, Vec<RowError>) {
         if bad_utf8 {
             continue;
         }
+        let mut enrolled_unreadable = false;
         let enrolled = if enrolled_raw.trim().is_empty() {
-            Some(0)
+            None
         } else {
             match int_in(&enrolled_raw, 0, super::service::MAX_ENROLLED) {
                 Ok(n) => Some(n),
@@ -264,10 +269,12 @@ fn read(content: &[u8]) -> (Vec<Row>, Vec<RowError>) {
                         column: "enrolled_students".into(),
                         msg,
                     });
+                    enrolled_unreadable = true;
                     None
                 }
             }
         };
+        let nonempty = |v: String| Some(v.trim().to_string()).filter(|s| !s.is_empty());
         rows.push(Row {
             line,
             draft: SchoolDraft {
@@ -275,11 +282,12 @@ fn read(content: &[u8]) -> (Vec<Row>, Vec<RowError>) {
                 name,
                 level,
                 province_code: province_code.trim().to_string(),
-                commune_code: Some(commune_code.trim().to_string()).filter(|s| !s.is_empty()),
-                enrolled_students: Some(enrolled.unwrap_or(-1)),
-                address: Some(address),
+                commune_code: nonempty(commune_code),
+                enrolled_students: enrolled,
+                address: nonempty(address),
             },
-            commune_name: Some(commune_name).filter(|s| !s.trim().is_empty()),
+            commune_name: nonempty(commune_name),
+            enrolled_unreadable,
         });
     }
     (rows, errors)
@@ -383,9 +391,7 @@ async fn plan<C: ConnectionTrait>(conn: &C, actor: &Actor, content: &[u8]) -> Ap
             .0
             .into_iter()
             // An unparsable number was already reported while reading.
-            .filter(|e| {
-                !(e.field == "enrolled_students" && row.draft.enrolled_students == Some(-1))
-            })
+            .filter(|e| !(e.field == "enrolled_students" && row.enrolled_unreadable))
             .map(|e| RowError {
                 row: line,
                 column: e.field,
@@ -497,13 +503,23 @@ async fn plan<C: ConnectionTrait>(conn: &C, actor: &Actor, content: &[u8]) -> Ap
         let (Some(fields), Some(province_id)) = (fields, province_id) else {
             continue;
         };
-        let new = NewSchool {
+        let mut new = NewSchool {
             fields,
             province_id,
             commune: commune_target,
         };
         match existing.get(&new.fields.code) {
             Some(old) => {
+                // What the file leaves out, the school keeps.
+                if row.draft.enrolled_students.is_none() {
+                    new.fields.enrolled_students = old.enrolled_students;
+                }
+                if row.draft.address.is_none() {
+                    new.fields.address = old.address.clone();
+                }
+                if row.draft.commune_code.is_none() && old.province_id == province_id {
+                    new.commune = old.commune_id.map(CommuneTarget::Existing);
+                }
                 let same = old.name == new.fields.name
                     && old.level == new.fields.level.code()
                     && old.province_id == province_id
@@ -565,7 +581,7 @@ pub async fn commit(
     actor.require_map_editor()?;
     let tx = db.begin_write().await?;
     let pending = match pending {
-        Some(id) => Some(imports::load_pending(&*tx, actor, KIND, id).await?),
+        Some(id) => Some(imports::claim_pending(&*tx, actor, KIND, id).await?),
         None => None,
     };
     let plan = plan(&*tx, actor, &content).await?;
@@ -575,6 +591,7 @@ pub async fn commit(
     let now = Utc::now();
 
     let mut commune_ids: HashMap<String, i64> = HashMap::new();
+    let mut entries = Vec::new();
     for (code, name, pid) in &plan.new_communes {
         let c = commune::ActiveModel {
             province_id: Set(*pid),
@@ -586,6 +603,12 @@ pub async fn commit(
         .insert(&*tx)
         .await?;
         commune_ids.insert(code.clone(), c.id);
+        entries.push(audit::Entry {
+            action: "commune.created",
+            entity_type: "commune",
+            entity_id: Some(c.id.to_string()),
+            summary: json!({"code": c.code, "name": c.name, "province_id": c.province_id, "via": filename}),
+        });
     }
     let commune_id = |t: &Option<CommuneTarget>| match t {
         Some(CommuneTarget::Existing(id)) => Some(*id),
@@ -594,21 +617,41 @@ pub async fn commit(
     };
 
     for chunk in plan.creates.chunks(CHUNK) {
-        school::Entity::insert_many(chunk.iter().map(|s| school::ActiveModel {
-            search_key: Set(search_key(&s.fields.code, &s.fields.name)),
-            code: Set(s.fields.code.clone()),
-            name: Set(s.fields.name.clone()),
-            level: Set(s.fields.level.code().to_string()),
-            province_id: Set(s.province_id),
-            commune_id: Set(commune_id(&s.commune)),
-            enrolled_students: Set(s.fields.enrolled_students),
-            address: Set(s.fields.address.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        }))
-        .exec(&*tx)
-        .await?;
+        let models: Vec<school::ActiveModel> = chunk
+            .iter()
+            .map(|s| school::ActiveModel {
+                search_key: Set(search_key(&s.fields.code, &s.fields.name)),
+                code: Set(s.fields.code.clone()),
+                name: Set(s.fields.name.clone()),
+                level: Set(s.fields.level.code().to_string()),
+                province_id: Set(s.province_id),
+                commune_id: Set(commune_id(&s.commune)),
+                enrolled_students: Set(s.fields.enrolled_students),
+                address: Set(s.fields.address.clone()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .collect();
+        school::Entity::insert_many(models).exec(&*tx).await?;
+        let codes: Vec<String> = chunk.iter().map(|s| s.fields.code.clone()).collect();
+        for created in school::Entity::find()
+            .filter(school::Column::Code.is_in(codes))
+            .all(&*tx)
+            .await?
+        {
+            entries.push(audit::Entry {
+                action: "school.created",
+                entity_type: "school",
+                entity_id: Some(created.id.to_string()),
+                summary: json!({
+                    "code": created.code, "name": created.name, "level": created.level,
+                    "province_id": created.province_id, "commune_id": created.commune_id,
+                    "enrolled_students": created.enrolled_students, "address": created.address,
+                    "via": filename,
+                }),
+            });
+        }
     }
 
     for u in &plan.updates {
@@ -633,16 +676,15 @@ pub async fn commit(
             "commune_id": after.commune_id, "enrolled_students": after.enrolled_students,
             "address": after.address,
         });
-        audit::record(
-            &*tx,
-            actor,
-            "school.updated",
-            "school",
-            Some(u.id.to_string()),
-            audit::changes(&before, &after_view),
-        )
-        .await?;
+        entries.push(audit::Entry {
+            action: "school.updated",
+            entity_type: "school",
+            entity_id: Some(u.id.to_string()),
+            summary: audit::changes(&before, &after_view),
+        });
     }
+
+    audit::record_many(&*tx, actor, entries).await?;
 
     let written = plan.creates.len() + plan.updates.len();
     let record = imports::record_committed(

@@ -11,6 +11,7 @@ use crate::error::{AppError, AppResult, FieldErrors};
 use crate::fields::int_in;
 use crate::imports;
 use crate::web::context::RequestCtx;
+use crate::web::extract::Query;
 use crate::web::paging::{PageParams, PageQuery};
 use crate::web::render::see_other;
 use crate::web::state::AppState;
@@ -73,8 +74,8 @@ async fn province(
 async fn schools(
     state: web::Data<AppState>,
     ctx: RequestCtx,
-    filter: web::Query<SchoolFilter>,
-    paging: web::Query<PageQuery>,
+    filter: Query<SchoolFilter>,
+    paging: Query<PageQuery>,
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
     let page =

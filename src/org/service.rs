@@ -373,7 +373,7 @@ pub async fn list_schools(
     };
     let mut q = school::Entity::find().filter(school_scope(actor));
     if let Some(text) = nonempty(&filter.q) {
-        q = q.filter(school::Column::SearchKey.contains(fold(&text)));
+        q = q.filter(crate::db::contains(school::Column::SearchKey, &fold(&text)));
     }
     if let Some(code) = nonempty(&filter.province) {
         match province_by_code(&db.conn, &code).await? {
@@ -522,7 +522,8 @@ pub async fn create_school(db: &Db, actor: &Actor, draft: &SchoolDraft) -> AppRe
         ..Default::default()
     }
     .insert(&*tx)
-    .await?;
+    .await
+    .map_err(AppError::unique_as("code", Msg::new("error-code-taken")))?;
     audit::record(
         &*tx,
         actor,
@@ -570,7 +571,10 @@ pub async fn update_school(
     model.enrolled_students = Set(f.enrolled_students);
     model.address = Set(f.address);
     model.updated_at = Set(Utc::now());
-    let model = model.update(&*tx).await?;
+    let model = model
+        .update(&*tx)
+        .await
+        .map_err(AppError::unique_as("code", Msg::new("error-code-taken")))?;
     let changes = audit::changes(&before, &audit_view(&model));
     audit::record(
         &*tx,

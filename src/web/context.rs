@@ -72,19 +72,21 @@ impl FromRequest for Actor {
     }
 }
 
-/// The client's address: the connection's peer, or the first `X-Forwarded-For` hop when the
-/// platform is configured to sit behind a trusted proxy.
+/// The client's address: the connection's peer or, behind the one reverse proxy the platform
+/// is configured to trust, the last `X-Forwarded-For` entry — the one that proxy appended.
+/// Earlier entries come from the client and could be anything.
 pub fn client_ip(req: &HttpRequest, settings: &Settings) -> String {
     if settings.trust_forwarded_for {
-        if let Some(first) = req
+        if let Some(last) = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .last()
+            .and_then(|v| v.rsplit(',').next())
             .map(str::trim)
             .filter(|v| !v.is_empty())
         {
-            return first.to_string();
+            return last.to_string();
         }
     }
     req.peer_addr()

@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod context;
 pub mod errors;
+pub mod extract;
 pub mod format;
 pub mod health;
 pub mod i18n;
@@ -14,7 +15,7 @@ pub mod upload;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::error::UrlencodedError;
 use actix_web::middleware::{from_fn, Compress, DefaultHeaders};
 use actix_web::web::{self, Data};
 use actix_web::{App, HttpResponse};
@@ -56,27 +57,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     cfg.app_data(state)
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(
-            web::JsonConfig::default()
-                .limit(body_limit)
-                .error_handler(|err, _| match err {
-                    JsonPayloadError::Overflow { .. }
-                    | JsonPayloadError::OverflowKnownLength { .. } => {
-                        AppError::PayloadTooLarge.into()
-                    }
-                    other => errors::extractor_error(other.to_string()),
-                }),
-        )
-        .app_data(
             web::FormConfig::default()
                 .limit(body_limit)
                 .error_handler(|err, _| match err {
                     UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge.into(),
                     other => errors::extractor_error(other.to_string()),
                 }),
-        )
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|err, _| errors::extractor_error(err.to_string())),
         )
         .app_data(web::PathConfig::default().error_handler(|_, _| AppError::NotFound.into()))
         .route("/health", web::get().to(health::health))

@@ -456,3 +456,184 @@ async fn a_deactivated_user_is_signed_out_and_cannot_log_in() {
         401
     );
 }
+
+#[tokio::test]
+async fn a_known_address_is_not_locked_by_others_failures() {
+    // A school's shared address: the owner logged in from it before; then someone there
+    // sprays wrong passwords at other accounts.
+    let app = spawn_app_with(|s| s.login_failures_per_ip = 5).await;
+    let user = app.create_user("liaison", None, &[]).await;
+    let nat = "100.64.0.1";
+    assert_eq!(
+        app.login_from(&client(), &user.email, PASSWORD, nat)
+            .await
+            .status()
+            .as_u16(),
+        303
+    );
+    for i in 0..6 {
+        let r = app
+            .login_from(&client(), &format!("other{i}@example.vn"), "guess", nat)
+            .await;
+        assert!(matches!(r.status().as_u16(), 401 | 429));
+    }
+    let stranger = app.create_user("staff", None, &[]).await;
+    assert_eq!(
+        app.login_from(&client(), &stranger.email, PASSWORD, nat)
+            .await
+            .status()
+            .as_u16(),
+        429,
+        "an account never used from there waits"
+    );
+    assert_eq!(
+        app.login_from(&client(), &user.email, PASSWORD, nat)
+            .await
+            .status()
+            .as_u16(),
+        303,
+        "the owner does not"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_is_counted_in_full() {
+    let app = spawn_app().await;
+    let user = app.create_user("staff", None, &[]).await;
+    let tries = (0..12).map(|_| {
+        let app = &app;
+        let email = user.email.clone();
+        async move {
+            app.login_from(&client(), &email, "guess", "203.0.113.77")
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(tries).await;
+    let evaluated = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert!(evaluated <= 5, "{statuses:?}");
+    assert_eq!(evaluated + refused, 12, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn only_the_last_forwarded_address_counts() {
+    // The client writes what it likes at the front of X-Forwarded-For; the proxy appends the
+    // real address last.
+    let app = spawn_app().await;
+    let user = app.create_user("staff", None, &[]).await;
+    for i in 0..5 {
+        let c = client();
+        let token = app.csrf(&c, "/login").await;
+        let r = c
+            .post(app.url("/login"))
+            .header("x-forwarded-for", format!("10.9.9.{i}, 203.0.113.5"))
+            .form(&[
+                ("email", user.email.as_str()),
+                ("password", "guess"),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let r = app
+        .login_from(&client(), &user.email, "guess", "198.18.0.1, 203.0.113.5")
+        .await;
+    assert_eq!(r.status().as_u16(), 429);
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled() {
+    let app = spawn_app().await;
+    let user = app.create_user("staff", None, &[]).await;
+    let c = app.signed_in(&user).await;
+    let fields = [
+        ("current_password", "guess"),
+        ("new_password", "một mật khẩu mới dài"),
+        ("confirm_password", "một mật khẩu mới dài"),
+    ];
+    for _ in 0..5 {
+        let r = app
+            .post_form(&c, "/account/password", "/account/password", &fields)
+            .await;
+        assert_eq!(r.status().as_u16(), 422);
+    }
+    let r = app
+        .post_form(&c, "/account/password", "/account/password", &fields)
+        .await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn redirects_after_login_stay_on_the_site() {
+    let app = spawn_app().await;
+    let user = app.create_user("staff", None, &[]).await;
+    let c = app.signed_in(&user).await;
+    for next in [
+        "/%09/evil.example/",
+        "//evil.example",
+        "/%5Cevil.example",
+        "https://evil.example",
+    ] {
+        let r = app.get(&c, &format!("/login?next={next}")).await;
+        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(r.headers()["location"], "/", "next={next}");
+    }
+    let r = app.get(&c, "/login?next=%2Fschools%3Fpage%3D2").await;
+    assert_eq!(r.headers()["location"], "/schools?page=2");
+}
+
+#[tokio::test]
+async fn concurrent_writes_and_logins_do_not_fail() {
+    // SQLite: transactions that read then write, mixed with plain writes (login attempts,
+    // session touches) from other requests, must wait for the lock, not fail.
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let id = app
+        .create_school("LOCK-1", "Trường THCS Nguyễn Du", "01")
+        .await;
+    let writers = (0..4).map(|w| {
+        let app = &app;
+        let t = t.clone();
+        async move {
+            let mut failures = Vec::new();
+            for n in 0..15 {
+                let body = serde_json::json!({"code": "LOCK-1", "name": "Trường THCS Nguyễn Du", "level": "lower_secondary", "province_code": "01", "enrolled_students": w * 100 + n});
+                let r = app.api(&t, reqwest::Method::PUT, &format!("/api/v1/schools/{id}")).json(&body).send().await.unwrap();
+                if r.status().as_u16() != 200 {
+                    failures.push(r.status().as_u16());
+                }
+            }
+            failures
+        }
+    });
+    let logins = (0..10).map(|i| {
+        let app = &app;
+        async move {
+            app.login_from(
+                &client(),
+                &format!("x{i}@example.vn"),
+                "guess",
+                &format!("192.0.2.{i}"),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let (failures, login_statuses) = tokio::join!(
+        futures_util::future::join_all(writers),
+        futures_util::future::join_all(logins)
+    );
+    assert!(failures.iter().all(Vec::is_empty), "{failures:?}");
+    assert!(
+        login_statuses.iter().all(|s| *s == 401),
+        "{login_statuses:?}"
+    );
+    assert!(app.count("audit_log").await >= 60, "every update audited");
+}

@@ -89,6 +89,36 @@ async fn malformed_and_oversized_bodies_get_clear_errors() {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "page", "{p}");
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools/import?dry_run=maybe")
+        .body("code\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "dry_run", "{p}");
+    // A value of the wrong type names its field.
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .json(&json!({"code": "T1", "name": "Trường", "level": "primary", "province_code": "01", "enrolled_students": "12a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["field"], "enrolled_students", "{p}");
+    // A body that is not JSON at all.
+    let r = app
+        .api(&t, Method::POST, "/api/v1/schools")
+        .header("content-type", "text/plain")
+        .body("code=1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let r = app
         .api(&t, Method::GET, "/api/v1/schools?level=nursery")

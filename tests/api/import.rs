@@ -39,7 +39,7 @@ OK1,Trùng mã,primary,01,10\n\
 BAD5,Trường E,primary,01,10,extra\n";
     let before = app.count("schools").await;
     let (status, report) = import(&app, &t, true, bad.as_bytes().to_vec()).await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 422, "a dry run that finds bad rows answers 422");
     let errors: Vec<(u64, String)> = report["errors"]
         .as_array()
         .unwrap()
@@ -213,4 +213,93 @@ async fn the_page_flow_checks_then_writes_on_confirmation() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+}
+
+#[tokio::test]
+async fn columns_left_out_keep_the_stored_values() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let (status, _) = import(&app, &t, false, GOOD.as_bytes().to_vec()).await;
+    assert_eq!(status, 200);
+    // Only the required columns: the name changes, enrolment, address and commune stay.
+    let slim = "code,name,level,province_code\n79THPT900,Trường THPT Nguyễn Thị Minh Khai (cơ sở 1),THPT,79\n";
+    let (status, report) = import(&app, &t, false, slim.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["to_update"], 1);
+    // Empty cells keep stored values too.
+    let blanks = "code,name,level,province_code,enrolled_students,address\n79TH901,Trường Tiểu học Kim Đồng,primary,79,,\n";
+    let (_, report) = import(&app, &t, false, blanks.as_bytes().to_vec()).await;
+    assert_eq!(report["unchanged"], 1, "{report}");
+    let list = app
+        .api_json(&t, Method::GET, "/api/v1/schools?province=79")
+        .await;
+    let items = list["items"].as_array().unwrap();
+    let thpt = items.iter().find(|s| s["code"] == "79THPT900").unwrap();
+    assert_eq!(thpt["name"], "Trường THPT Nguyễn Thị Minh Khai (cơ sở 1)");
+    assert_eq!(thpt["enrolled_students"], 1850);
+    assert_eq!(thpt["address"], "275 Điện Biên Phủ, Phường Bến Thành");
+    assert_eq!(thpt["commune"]["code"], "79900");
+    let th = items.iter().find(|s| s["code"] == "79TH901").unwrap();
+    assert_eq!(th["enrolled_students"], 640);
+}
+
+#[tokio::test]
+async fn imported_schools_and_communes_are_audited() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let (status, done) = import(&app, &t, false, GOOD.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{done}");
+    let created = app
+        .api_json(&t, Method::GET, "/api/v1/audit?action=school.created")
+        .await;
+    assert_eq!(created["total"], 3);
+    assert_eq!(created["items"][0]["summary"]["via"], "api.csv");
+    let communes = app
+        .api_json(&t, Method::GET, "/api/v1/audit?action=commune.created")
+        .await;
+    assert_eq!(communes["total"], 1);
+    let summary = app
+        .api_json(&t, Method::GET, "/api/v1/audit?action=import.committed")
+        .await;
+    assert_eq!(summary["items"][0]["summary"]["created"], 3);
+}
+
+#[tokio::test]
+async fn racing_confirmations_write_once() {
+    let app = spawn_app().await;
+    let staff = app.create_user("staff", None, &[]).await;
+    let c = app.signed_in(&staff).await;
+    let token = app.csrf(&c, "/schools/import").await;
+    let part = reqwest::multipart::Part::bytes(GOOD.as_bytes().to_vec()).file_name("truong.csv");
+    let page = c
+        .post(app.url(&format!("/schools/import?csrf_token={token}")))
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = page.find("/schools/import/").unwrap();
+    let end = page[start..].find('"').unwrap() + start;
+    let commit = app.url(&page[start..end]);
+    let token = app.csrf(&c, "/schools/import").await;
+    let send = || {
+        c.post(&commit)
+            .form(&[("csrf_token", token.as_str())])
+            .send()
+    };
+    let (a, b) = tokio::join!(send(), send());
+    let mut statuses = vec![a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [303, 409]);
+    assert_eq!(app.count("schools").await, 3);
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let committed = app
+        .api_json(&t, Method::GET, "/api/v1/audit?action=import.committed")
+        .await;
+    assert_eq!(committed["total"], 1);
 }

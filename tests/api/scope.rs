@@ -412,3 +412,37 @@ async fn user_visibility_follows_scope() {
     let c = w.app.signed_in(&hanoi_liaison).await;
     assert_eq!(w.app.status(&c, "/admin/audit").await, 403);
 }
+
+#[tokio::test]
+async fn user_search_ignores_case_and_accents_on_every_database() {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let body = json!({"email": "minh.tran@example.vn", "display_name": "Trần Văn Minh", "role": "staff", "password": "mot-mat-khau-dai"});
+    let r = app
+        .api(&t, Method::POST, "/api/v1/users")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    for q in ["Trần", "trần", "TRAN", "van minh", "MINH.TRAN"] {
+        let found = app
+            .api_json(
+                &t,
+                Method::GET,
+                &format!("/api/v1/users?q={}", urlencode(q)),
+            )
+            .await;
+        assert_eq!(found["total"], 1, "search {q:?}");
+    }
+    // Wildcards in the search text are matched literally.
+    let found = app.api_json(&t, Method::GET, "/api/v1/users?q=%25").await;
+    assert_eq!(found["total"], 0);
+    let found = app.api_json(&t, Method::GET, "/api/v1/users?q=_").await;
+    assert_eq!(found["total"], 0);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

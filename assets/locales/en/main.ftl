@@ -231,3 +231,5 @@ error-code-chars = Use only letters, digits and - _ .
 error-code-taken = This code is already in use
 error-date = Not a valid date (dd/mm/yyyy)
 error-import-done = This import was already handled
+error-bad-value = Not a valid value: { $detail }
+error-not-json = The body must be JSON (Content-Type: application/json)

@@ -225,3 +225,5 @@ error-code-chars = Chỉ dùng chữ, số và các dấu - _ .
 error-code-taken = Mã này đã được dùng
 error-date = Ngày không hợp lệ (dd/mm/yyyy)
 error-import-done = Lần nhập này đã được xử lý
+error-bad-value = Giá trị không hợp lệ: { $detail }
+error-not-json = Nội dung phải là JSON (Content-Type: application/json)
