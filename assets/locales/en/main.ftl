@@ -160,7 +160,7 @@ schools-new = Add school
 ## CSV import
 import-title = Import schools (CSV)
 import-upload = Upload a file
-import-help = The first row names the columns. Required: code, name, level, province_code. Vietnamese column names (ma_truong, ten_truong, cap_hoc, ma_tinh, ma_xa, ten_xa, so_hoc_sinh, dia_chi) work too. The file is checked first; nothing is written until you confirm.
+import-help = The first row names the columns. Required: code, name, level, province_code. Vietnamese column names (ma_truong, ten_truong, cap_hoc, ma_tinh, ma_xa, ten_xa, so_hoc_sinh, dia_chi) work too. Schools are matched by code; columns left out, or cells left empty, keep the stored values. The file is checked first; nothing is written until you confirm.
 import-check = Check file
 import-report = Check result
 import-rows = { $count } rows

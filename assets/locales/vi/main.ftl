@@ -154,7 +154,7 @@ schools-new = Thêm trường
 ## Nhập CSV
 import-title = Nhập danh sách trường (CSV)
 import-upload = Tải tệp lên
-import-help = Dòng đầu là tiêu đề cột. Bắt buộc: code, name, level, province_code. Tên cột tiếng Việt (ma_truong, ten_truong, cap_hoc, ma_tinh, ma_xa, ten_xa, so_hoc_sinh, dia_chi) cũng được. Tệp được kiểm tra trước; chưa ghi gì cho đến khi bạn xác nhận.
+import-help = Dòng đầu là tiêu đề cột. Bắt buộc: code, name, level, province_code. Tên cột tiếng Việt (ma_truong, ten_truong, cap_hoc, ma_tinh, ma_xa, ten_xa, so_hoc_sinh, dia_chi) cũng được. Trường được nhận theo mã; cột không có hoặc ô để trống giữ nguyên giá trị đang lưu. Tệp được kiểm tra trước; chưa ghi gì cho đến khi bạn xác nhận.
 import-check = Kiểm tra tệp
 import-report = Kết quả kiểm tra
 import-rows = { $count } dòng
