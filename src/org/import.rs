@@ -18,7 +18,7 @@ use super::service::{search_key, SchoolDraft, SchoolFields};
 use crate::audit;
 use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
-use crate::error::{AppError, AppResult, FieldErrors, Msg};
+use crate::error::{AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
 use crate::imports::{self, Counts};
 use crate::web::i18n::{I18n, Lang};
@@ -716,15 +716,6 @@ pub async fn commit(
     .await?;
     tx.commit().await?;
     Ok((plan.report, Some(record.id)))
-}
-
-/// Reads an upload fully, refusing more than `limit` bytes.
-pub fn too_large(len: usize, limit: usize) -> Result<(), AppError> {
-    if len > limit {
-        Err(AppError::PayloadTooLarge)
-    } else {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -34,8 +34,6 @@ pub struct RequestCtx {
     pub is_api: bool,
     pub client_ip: String,
     pub request_id: Option<String>,
-    /// A bearer token was sent but is unknown, revoked or belongs to a deactivated user.
-    pub bad_token: bool,
 }
 
 impl RequestCtx {
@@ -115,12 +113,6 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Paths that take state-changing requests without a session-bound form: none yet.
-/// (Later: one-click unsubscribe, provider receipts — each authenticated its own way.)
-fn csrf_exempt(_path: &str) -> bool {
-    false
-}
-
 fn request_lang(req: &HttpRequest) -> Lang {
     req.cookie(LANG_COOKIE)
         .and_then(|c| Lang::parse(c.value()))
@@ -168,7 +160,6 @@ pub async fn middleware(
         is_api,
         client_ip,
         request_id: request_id.clone(),
-        bad_token: false,
     };
     let mut new_csrf_seed = None;
     let mut drop_session_cookie = false;
@@ -192,7 +183,8 @@ pub async fn middleware(
                         Err(e) => return Ok(req.error_response(e).map_into_boxed_body()),
                     }
                 }
-                Ok(None) => ctx.bad_token = true,
+                // Unknown, revoked, or its owner deactivated: no actor, so 401.
+                Ok(None) => {}
                 Err(e) => return Ok(req.error_response(e).map_into_boxed_body()),
             }
         }
@@ -239,7 +231,7 @@ pub async fn middleware(
 
     req.extensions_mut().insert(ctx.clone());
 
-    if !is_api && is_unsafe(req.method()) && !csrf_exempt(&path) {
+    if !is_api && is_unsafe(req.method()) {
         if let Err(e) = check_csrf(&mut req, &state, &ctx, new_csrf_seed.is_some()).await {
             return Ok(req.error_response(e).map_into_boxed_body());
         }

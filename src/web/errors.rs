@@ -121,7 +121,6 @@ fn build(state: &AppState, req: &HttpRequest, details: &ErrorDetails) -> HttpRes
         is_api: false,
         client_ip: String::new(),
         request_id: request_id.clone(),
-        bad_token: false,
     });
     let data = json!({
         "status": details.status.as_u16(),
