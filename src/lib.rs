@@ -3,6 +3,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod contacts;
 pub mod db;
 pub mod demo;
 pub mod error;

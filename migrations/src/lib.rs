@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_foundation;
 mod m20261122_000002_seed_provinces;
+mod m20261122_000003_contacts;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_seed_provinces::Migration),
+            Box::new(m20261122_000003_contacts::Migration),
         ]
     }
 }

@@ -20,49 +20,56 @@ use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
 use crate::error::{AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
+use crate::imports::csv_stream::{self, Column, RowError, RowErrorView};
 use crate::imports::{self, Counts};
 use crate::web::i18n::{I18n, Lang};
+use actix_web::web::Bytes;
 
 pub const KIND: &str = "schools";
 const CHUNK: usize = 400;
 
-const COLUMNS: [(&str, &[&str]); 8] = [
-    ("code", &["code", "ma", "ma truong", "school code"]),
-    ("name", &["name", "ten", "ten truong", "school name"]),
-    ("level", &["level", "cap hoc", "cap", "loai hinh"]),
-    (
-        "province_code",
-        &["province code", "province", "ma tinh", "tinh"],
-    ),
-    (
-        "commune_code",
-        &["commune code", "commune", "ma xa", "ma phuong xa"],
-    ),
-    ("commune_name", &["commune name", "ten xa", "ten phuong xa"]),
-    (
-        "enrolled_students",
-        &["enrolled students", "enrolled", "so hoc sinh", "si so"],
-    ),
-    ("address", &["address", "dia chi"]),
+const COLUMNS: &[Column] = &[
+    Column {
+        name: "code",
+        aliases: &["ma", "ma truong", "school code"],
+        required: true,
+    },
+    Column {
+        name: "name",
+        aliases: &["ten", "ten truong", "school name"],
+        required: true,
+    },
+    Column {
+        name: "level",
+        aliases: &["cap hoc", "cap", "loai hinh"],
+        required: true,
+    },
+    Column {
+        name: "province_code",
+        aliases: &["province", "ma tinh", "tinh"],
+        required: true,
+    },
+    Column {
+        name: "commune_code",
+        aliases: &["commune", "ma xa", "ma phuong xa"],
+        required: false,
+    },
+    Column {
+        name: "commune_name",
+        aliases: &["ten xa", "ten phuong xa"],
+        required: false,
+    },
+    Column {
+        name: "enrolled_students",
+        aliases: &["enrolled", "so hoc sinh", "si so"],
+        required: false,
+    },
+    Column {
+        name: "address",
+        aliases: &["dia chi"],
+        required: false,
+    },
 ];
-const REQUIRED: [&str; 4] = ["code", "name", "level", "province_code"];
-
-/// One problem in the file. `row` counts lines as a spreadsheet does: the header is row 1.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RowError {
-    pub row: u64,
-    pub column: String,
-    pub msg: Msg,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RowErrorView {
-    pub row: u64,
-    pub column: String,
-    pub message: String,
-    /// Stable code of the reason, e.g. `error-required`.
-    pub code: String,
-}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReportView {
@@ -119,16 +126,7 @@ impl ImportReport {
             to_update: self.to_update,
             unchanged: self.unchanged,
             new_communes: self.new_communes.clone(),
-            errors: self
-                .errors
-                .iter()
-                .map(|e| RowErrorView {
-                    row: e.row,
-                    column: e.column.clone(),
-                    message: i18n.msg(lang, &e.msg),
-                    code: e.msg.key.to_string(),
-                })
-                .collect(),
+            errors: self.errors.iter().map(|e| e.view(i18n, lang)).collect(),
         }
     }
 }
@@ -145,151 +143,42 @@ struct Row {
     enrolled_unreadable: bool,
 }
 
-fn delimiter(text: &[u8]) -> u8 {
-    let first_line = text.split(|b| *b == b'\n').next().unwrap_or_default();
-    let count = |d: u8| first_line.iter().filter(|b| **b == d).count();
-    [b',', b';', b'\t']
-        .into_iter()
-        .max_by_key(|d| count(*d))
-        .unwrap_or(b',')
-}
-
-fn column_for(header: &str) -> Option<&'static str> {
-    let key = fold(header).replace(['_', '-'], " ");
-    COLUMNS
-        .iter()
-        .find(|(_, aliases)| aliases.contains(&key.as_str()))
-        .map(|(name, _)| *name)
-}
-
 /// Reads the file into rows; structural problems become row errors.
-fn read(content: &[u8]) -> (Vec<Row>, Vec<RowError>) {
-    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
-    let mut errors = Vec::new();
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter(content))
-        .flexible(true)
-        .trim(csv::Trim::None)
-        .from_reader(content);
-    let headers = match reader.byte_headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            errors.push(RowError {
-                row: 1,
-                column: String::new(),
-                msg: Msg::new("import-unreadable").arg("detail", e),
-            });
-            return (Vec::new(), errors);
-        }
-    };
-    let mut index: HashMap<&'static str, usize> = HashMap::new();
-    for (i, raw) in headers.iter().enumerate() {
-        let name = String::from_utf8_lossy(raw);
-        if let Some(col) = column_for(&name) {
-            index.entry(col).or_insert(i);
-        }
-    }
-    for required in REQUIRED {
-        if !index.contains_key(required) {
-            errors.push(RowError {
-                row: 1,
-                column: required.to_string(),
-                msg: Msg::new("import-missing-column"),
-            });
-        }
-    }
-    if !errors.is_empty() {
-        return (Vec::new(), errors);
-    }
-
-    let mut rows = Vec::new();
-    for record in reader.byte_records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                let row = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(RowError {
-                    row,
-                    column: String::new(),
-                    msg: Msg::new("import-unreadable").arg("detail", e),
-                });
-                continue;
-            }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        if record.len() > headers.len() {
-            errors.push(RowError {
-                row: line,
-                column: String::new(),
-                msg: Msg::new("import-too-many-fields").arg("expected", headers.len()),
-            });
-            continue;
-        }
-        let mut bad_utf8 = false;
-        let mut get = |col: &str| -> String {
-            let Some(i) = index.get(col) else {
-                return String::new();
+async fn read(content: &[u8]) -> (Vec<Row>, Vec<RowError>) {
+    let (records, mut errors) =
+        csv_stream::read_all(COLUMNS, Bytes::copy_from_slice(content)).await;
+    let rows = records
+        .into_iter()
+        .map(|r| {
+            let mut enrolled_unreadable = false;
+            let enrolled = match r.get("enrolled_students") {
+                None => None,
+                Some(raw) => match int_in(raw, 0, super::service::MAX_ENROLLED) {
+                    Ok(n) => Some(n),
+                    Err(msg) => {
+                        errors.push(RowError::new(r.line, "enrolled_students", msg));
+                        enrolled_unreadable = true;
+                        None
+                    }
+                },
             };
-            match std::str::from_utf8(record.get(*i).unwrap_or_default()) {
-                Ok(s) => s.to_string(),
-                Err(_) => {
-                    errors.push(RowError {
-                        row: line,
-                        column: col.to_string(),
-                        msg: Msg::new("import-not-utf8"),
-                    });
-                    bad_utf8 = true;
-                    String::new()
-                }
+            let text = |col: &str| r.get(col).map(str::to_string);
+            Row {
+                line: r.line,
+                draft: SchoolDraft {
+                    code: text("code").unwrap_or_default(),
+                    name: text("name").unwrap_or_default(),
+                    level: text("level").unwrap_or_default(),
+                    province_code: text("province_code").unwrap_or_default(),
+                    commune_code: text("commune_code"),
+                    enrolled_students: enrolled,
+                    address: text("address"),
+                },
+                commune_name: text("commune_name"),
+                enrolled_unreadable,
             }
-        };
-        let code = get("code");
-        let name = get("name");
-        let level = get("level");
-        let province_code = get("province_code");
-        let commune_code = get("commune_code");
-        let commune_name = get("commune_name");
-        let enrolled_raw = get("enrolled_students");
-        let address = get("address");
-        if bad_utf8 {
-            continue;
-        }
-        let mut enrolled_unreadable = false;
-        let enrolled = if enrolled_raw.trim().is_empty() {
-            None
-        } else {
-            match int_in(&enrolled_raw, 0, super::service::MAX_ENROLLED) {
-                Ok(n) => Some(n),
-                Err(msg) => {
-                    errors.push(RowError {
-                        row: line,
-                        column: "enrolled_students".into(),
-                        msg,
-                    });
-                    enrolled_unreadable = true;
-                    None
-                }
-            }
-        };
-        let nonempty = |v: String| Some(v.trim().to_string()).filter(|s| !s.is_empty());
-        rows.push(Row {
-            line,
-            draft: SchoolDraft {
-                code,
-                name,
-                level,
-                province_code: province_code.trim().to_string(),
-                commune_code: nonempty(commune_code),
-                enrolled_students: enrolled,
-                address: nonempty(address),
-            },
-            commune_name: nonempty(commune_name),
-            enrolled_unreadable,
-        });
-    }
+        })
+        .collect();
     (rows, errors)
 }
 
@@ -344,7 +233,7 @@ where
 
 /// Checks every row against the database and the actor's scope, and plans the writes.
 async fn plan<C: ConnectionTrait>(conn: &C, actor: &Actor, content: &[u8]) -> AppResult<Plan> {
-    let (rows, mut errors) = read(content);
+    let (rows, mut errors) = read(content).await;
     let provinces: HashMap<String, i64> = province::Entity::find()
         .all(conn)
         .await?
@@ -722,10 +611,10 @@ pub async fn commit(
 mod tests {
     use super::*;
 
-    #[test]
-    fn reads_bom_semicolons_and_vietnamese_headers() {
-        let csv = "\u{feff}Mã trường;Tên trường;Cấp học;Mã tỉnh;Sĩ số\nA1;Trường THPT Lê Lợi;THPT;01;1.200\n";
-        let (rows, errors) = read(csv.as_bytes());
+    #[tokio::test]
+    async fn reads_bom_semicolons_and_vietnamese_headers() {
+        let csv = "\u{feff}Mã trường;Tên trường;Cấp học;Mã tỉnh;Sĩ số\r\nA1;Trường THPT Lê Lợi;THPT;01;1.200\r\n";
+        let (rows, errors) = read(csv.as_bytes()).await;
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].line, 2);
@@ -733,9 +622,9 @@ mod tests {
         assert_eq!(rows[0].draft.enrolled_students, Some(1200));
     }
 
-    #[test]
-    fn reports_missing_columns_and_bad_bytes() {
-        let (_, errors) = read(b"code,name\nX,Y\n");
+    #[tokio::test]
+    async fn reports_missing_columns_and_bad_bytes() {
+        let (_, errors) = read(b"code,name\nX,Y\n").await;
         let cols: Vec<_> = errors.iter().map(|e| e.column.as_str()).collect();
         assert_eq!(cols, ["level", "province_code"]);
         assert!(errors.iter().all(|e| e.row == 1));
@@ -743,7 +632,7 @@ mod tests {
         let mut bytes = b"code,name,level,province_code\nA,".to_vec();
         bytes.extend_from_slice(&[0xff, 0xfe]);
         bytes.extend_from_slice(b",primary,01\n");
-        let (rows, errors) = read(&bytes);
+        let (rows, errors) = read(&bytes).await;
         assert!(rows.is_empty());
         assert_eq!(errors[0].row, 2);
         assert_eq!(errors[0].column, "name");

@@ -1,5 +1,7 @@
 //! Recorded imports: every uploaded file with who, when, and what it did. An upload first sits
 //! as `pending` (its dry-run report shown), and is written only when its owner confirms.
+pub mod csv_stream;
+
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
