@@ -1,4 +1,5 @@
 //! hi-outreach: plans, sends and measures outreach about Vietnam's student health insurance.
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;
