@@ -54,6 +54,28 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Statistical analyses on exported data (no database needed).
+    Analyze {
+        #[command(subcommand)]
+        analysis: Analysis,
+    },
+}
+
+#[derive(Subcommand)]
+enum Analysis {
+    /// Staggered difference-in-differences (Callaway & Sant'Anna 2021) on a panel CSV with
+    /// columns unit,period,outcome,first_treated (0 = never treated); prints JSON.
+    Did {
+        /// The panel CSV.
+        #[arg(long, value_name = "FILE.csv")]
+        panel: PathBuf,
+        /// Comparison units: `never` (never treated) or `notyet` (not yet treated).
+        #[arg(long, default_value = "never", value_parser = ["never", "notyet"])]
+        control: String,
+        /// Cluster standard errors on this column (e.g. province).
+        #[arg(long, value_name = "COLUMN")]
+        cluster: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -169,8 +191,12 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Analyze { analysis } = &cli.command {
+        return analyze(analysis);
+    }
     let mut settings = load_settings(&cli)?;
     match cli.command {
+        Command::Analyze { .. } => unreachable!("handled above"),
         Command::Demo { keep } => {
             let default_url = Settings::default().database_url;
             if settings.database_url == default_url {
@@ -303,6 +329,48 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn analyze(analysis: &Analysis) -> Result<(), Failure> {
+    use hi_outreach::analytics::{
+        read_panel_csv, staggered_did, ControlGroup, PanelCsvOptions, StaggeredOptions,
+    };
+    match analysis {
+        Analysis::Did {
+            panel,
+            control,
+            cluster,
+        } => {
+            let file = std::fs::File::open(panel).map_err(|e| {
+                Failure(2, format!("--panel: cannot open {}: {e}", panel.display()))
+            })?;
+            let options = PanelCsvOptions {
+                cluster_column: cluster.clone(),
+                ..Default::default()
+            };
+            let build = read_panel_csv(std::io::BufReader::new(file), &options)
+                .map_err(|e| Failure(2, format!("--panel {}: {e}", panel.display())))?;
+            let control_group = if control == "notyet" {
+                ControlGroup::NotYetTreated
+            } else {
+                ControlGroup::NeverTreated
+            };
+            let analysis = staggered_did(
+                &build.panel,
+                &StaggeredOptions {
+                    control_group,
+                    cluster: cluster.is_some(),
+                },
+            )
+            .map_err(|e| Failure(1, e.to_string()))?;
+            // The JSON contract goes to standard output; caveats in plain words to standard error.
+            for w in build.warnings.iter().chain(&analysis.warnings) {
+                eprintln!("warning: {}", w.message);
+            }
+            println!("{}", analysis.result_json());
+            Ok(())
+        }
+    }
 }
 
 fn english(msg: &hi_outreach::error::Msg) -> String {

@@ -269,3 +269,119 @@ fn sigterm_lets_in_flight_requests_finish_and_stops_accepting() {
         "no longer accepting"
     );
 }
+
+/// Prop 99 in long form: California first treated in 1989, the other 38 states never.
+fn prop99_long(dir: &std::path::Path, with_region: bool) -> std::path::PathBuf {
+    let data = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/california_prop99.csv"
+    ))
+    .unwrap();
+    let mut lines = data.lines();
+    let states: Vec<&str> = lines.next().unwrap().split(',').skip(1).collect();
+    let mut out = String::from(if with_region {
+        "unit,period,outcome,first_treated,region\n"
+    } else {
+        "unit,period,outcome,first_treated\n"
+    });
+    for line in lines {
+        let mut cells = line.split(',');
+        let year = cells.next().unwrap();
+        for (state, value) in states.iter().zip(cells) {
+            let g = if *state == "California" { "1989" } else { "0" };
+            out.push_str(&format!("{state},{year},{value},{g}"));
+            if with_region {
+                out.push_str(&format!(",{}", state.len() % 7));
+            }
+            out.push('\n');
+        }
+    }
+    let path = dir.join("prop99_long.csv");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+#[test]
+fn analyze_did_prints_the_documented_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let panel = prop99_long(dir.path(), true);
+    let (code, out, err) = run(
+        &["analyze", "did", "--panel", panel.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["att_gt", "simple", "group", "dynamic", "pretest"] {
+        assert!(v.get(key).is_some(), "{key} in {out}");
+    }
+    let first = &v["att_gt"][0];
+    for key in ["group", "period", "att", "se"] {
+        assert!(first.get(key).is_some(), "att_gt.{key}");
+    }
+    // The simple ATT is the mean of ATT(1989, t) over 1989..2000 against the 1988 base.
+    let simple = v["simple"]["att"].as_f64().unwrap();
+    assert!((simple - (-17.98443)).abs() < 1e-4, "{simple}");
+    assert!(v["dynamic"]["event_times"].as_array().unwrap().len() >= 12);
+    assert!(v["pretest"]["df"].as_u64().unwrap() > 0);
+    assert!(
+        err.contains("warning"),
+        "one treated cohort is worth a warning: {err}"
+    );
+
+    let (code, out, _) = run(
+        &[
+            "analyze",
+            "did",
+            "--panel",
+            panel.to_str().unwrap(),
+            "--control",
+            "notyet",
+            "--cluster",
+            "region",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(code, 0);
+    let clustered: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        (clustered["simple"]["att"].as_f64().unwrap() - simple).abs() < 1e-9,
+        "same point estimate"
+    );
+    assert_ne!(clustered["simple"]["se"], v["simple"]["se"]);
+
+    let (code, _, err) = run(
+        &[
+            "analyze",
+            "did",
+            "--panel",
+            panel.to_str().unwrap(),
+            "--cluster",
+            "province",
+        ],
+        &[],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("province"), "{err}");
+    let (code, _, err) = run(
+        &["analyze", "did", "--panel", "/nonexistent.csv"],
+        &[],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("--panel"), "{err}");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "unit,period,outcome,first_treated\nA,1,x,0\n").unwrap();
+    let (code, _, err) = run(
+        &["analyze", "did", "--panel", bad.to_str().unwrap()],
+        &[],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("outcome") && err.contains('2'),
+        "row and column named: {err}"
+    );
+}
