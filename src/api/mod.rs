@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{audit, auth, org};
+use crate::{audit, auth, contacts, org};
 
 struct BearerAuth;
 
@@ -45,12 +45,16 @@ actions the caller's role may not take answer 403."
         org::api::list_schools, org::api::get_school, org::api::create_school, org::api::update_school,
         org::api::import_schools,
         audit::api::list,
+        contacts::api::list_students, contacts::api::get_student, contacts::api::set_hi_status,
+        contacts::api::get_guardian, contacts::api::record_consent, contacts::api::export_guardian,
+        contacts::api::erase_guardian, contacts::api::import_students,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Users, roles, API tokens"),
         (name = "organisation", description = "Provinces, communes, schools"),
         (name = "audit", description = "Audit log"),
+        (name = "contacts", description = "Students, guardians, consent, imports"),
     )
 )]
 pub struct ApiDoc;
@@ -63,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::api::configure)
             .configure(org::api::configure)
-            .configure(audit::api::configure),
+            .configure(audit::api::configure)
+            .configure(contacts::api::configure),
     );
 }

@@ -1,4 +1,7 @@
 //! Students, guardians, consent, CSV imports of both, unsubscribe links, export and erasure.
+pub mod api;
 pub mod entity;
 pub mod fields;
+pub mod import;
+pub mod pages;
 pub mod service;

@@ -114,6 +114,10 @@ impl HelperDef for NumHelper {
     }
 }
 
+handlebars::handlebars_helper!(day_helper: |raw: Json| match raw.as_str().and_then(|s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
+    Some(d) => d.format("%d/%m/%Y").to_string(),
+    None => String::new(),
+});
 handlebars::handlebars_helper!(add_helper: |a: i64, b: i64| a + b);
 handlebars::handlebars_helper!(sub_helper: |a: i64, b: i64| a - b);
 handlebars::handlebars_helper!(asset_helper: |path: str| assets::url(path));
@@ -188,6 +192,7 @@ pub fn registry(i18n: Arc<I18n>, tz: Tz) -> anyhow::Result<Handlebars<'static>> 
         }),
     );
     hbs.register_helper("num", Box::new(NumHelper));
+    hbs.register_helper("day", Box::new(day_helper));
     hbs.register_helper("asset", Box::new(asset_helper));
     hbs.register_helper("concat", Box::new(concat_helper));
     hbs.register_helper("add", Box::new(add_helper));

@@ -60,3 +60,49 @@ pub async fn read_body(
     }
     Ok(body)
 }
+
+/// The small text fields of a multipart form that come before its file, and the file part
+/// itself, left unread so it can be streamed.
+pub struct StreamedUpload {
+    pub fields: std::collections::HashMap<String, String>,
+    pub filename: String,
+    pub file: actix_multipart::Field,
+}
+
+/// Reads text fields (at most 4 KiB each) until the part named `file_field`, and returns it
+/// unread. The form must put its file input last.
+pub async fn open_file_field(
+    payload: &mut Multipart,
+    file_field: &str,
+) -> Result<StreamedUpload, AppError> {
+    let unreadable = |_| AppError::BadRequest(Msg::new("error-upload-unreadable"));
+    let mut fields = std::collections::HashMap::new();
+    while let Some(part) = payload.next().await {
+        let mut part = part.map_err(unreadable)?;
+        let name = part.name().unwrap_or_default().to_string();
+        if name == file_field {
+            let filename = part
+                .content_disposition()
+                .and_then(|cd| cd.get_filename())
+                .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f).to_string())
+                .unwrap_or_else(|| "upload.csv".to_string());
+            return Ok(StreamedUpload {
+                fields,
+                filename,
+                file: part,
+            });
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = part.next().await {
+            let chunk = chunk.map_err(unreadable)?;
+            if value.len() + chunk.len() > 4096 {
+                return Err(AppError::PayloadTooLarge);
+            }
+            value.extend_from_slice(&chunk);
+        }
+        let value = String::from_utf8(value)
+            .map_err(|_| AppError::invalid(name.clone(), Msg::new("import-not-utf8")))?;
+        fields.insert(name, value);
+    }
+    Err(AppError::invalid(file_field, Msg::new("error-required")))
+}

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod cli;
+mod contacts;
 mod health;
 mod import;
 mod pages;

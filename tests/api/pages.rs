@@ -114,6 +114,8 @@ async fn every_main_page_renders_for_each_role() {
         "/account",
         "/account/password",
         "/account/tokens",
+        "/students",
+        "/students/import",
     ];
     for (user, extra) in [
         (
