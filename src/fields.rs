@@ -58,6 +58,19 @@ pub fn fold(text: &str) -> String {
         .join(" ")
 }
 
+/// The text without diacritics, case and spacing kept: "Đóng BHYT" → "Dong BHYT". For SMS
+/// that must fit the GSM 7-bit alphabet.
+pub fn strip_diacritics(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            c => c,
+        })
+        .collect()
+}
+
 /// A whole number within bounds.
 pub fn int_in(raw: &str, min: i64, max: i64) -> Result<i64, Msg> {
     let value: i64 = raw
@@ -174,6 +187,7 @@ mod tests {
         assert_eq!(fold("Trường THPT  Lê Quý Đôn"), "truong thpt le quy don");
         assert_eq!(fold("Đắk Lắk"), "dak lak");
         assert_eq!(fold("Thừa Thiên Huế"), "thua thien hue");
+        assert_eq!(strip_diacritics("Đóng BHYT  cho Con"), "Dong BHYT  cho Con");
     }
 
     #[test]

@@ -10,7 +10,9 @@ pub mod demo;
 pub mod error;
 pub mod fields;
 pub mod imports;
+pub mod messaging;
 pub mod org;
+pub mod school_year;
 pub mod telemetry;
 pub mod web;
 
@@ -57,6 +59,9 @@ impl Application {
         }
         let workers = settings.http_workers;
         let shutdown = settings.shutdown_timeout_secs;
+        messaging::service::ensure_defaults(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("default message templates: {e}"))?;
         let state = Data::new(AppState::new(db, settings, secret)?);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || web::app(app_state.clone()))

@@ -4,6 +4,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_foundation;
 mod m20261122_000002_seed_provinces;
 mod m20261122_000003_contacts;
+mod m20261122_000004_templates;
+mod m20261122_000005_school_years;
 
 pub struct Migrator;
 
@@ -14,6 +16,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_seed_provinces::Migration),
             Box::new(m20261122_000003_contacts::Migration),
+            Box::new(m20261122_000004_templates::Migration),
+            Box::new(m20261122_000005_school_years::Migration),
         ]
     }
 }

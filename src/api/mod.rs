@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{audit, auth, contacts, org};
+use crate::{audit, auth, contacts, messaging, org};
 
 struct BearerAuth;
 
@@ -48,6 +48,8 @@ actions the caller's role may not take answer 403."
         contacts::api::list_students, contacts::api::get_student, contacts::api::set_hi_status,
         contacts::api::get_guardian, contacts::api::record_consent, contacts::api::export_guardian,
         contacts::api::erase_guardian, contacts::api::import_students,
+        messaging::api::list, messaging::api::create, messaging::api::get, messaging::api::update,
+        messaging::api::preview,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -55,6 +57,7 @@ actions the caller's role may not take answer 403."
         (name = "organisation", description = "Provinces, communes, schools"),
         (name = "audit", description = "Audit log"),
         (name = "contacts", description = "Students, guardians, consent, imports"),
+        (name = "messages", description = "Parent message templates"),
     )
 )]
 pub struct ApiDoc;
@@ -68,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::api::configure)
             .configure(org::api::configure)
             .configure(audit::api::configure)
-            .configure(contacts::api::configure),
+            .configure(contacts::api::configure)
+            .configure(messaging::api::configure),
     );
 }

@@ -12,4 +12,5 @@ mod health;
 mod import;
 mod pages;
 mod scope;
+mod templates;
 mod tokens;
