@@ -5,3 +5,4 @@ pub mod fields;
 pub mod import;
 pub mod pages;
 pub mod service;
+pub mod unsubscribe;

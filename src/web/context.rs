@@ -231,7 +231,10 @@ pub async fn middleware(
 
     req.extensions_mut().insert(ctx.clone());
 
-    if !is_api && is_unsafe(req.method()) {
+    // One-click unsubscribe (RFC 8058) comes from mail clients with no cookie or form: the
+    // signed link is its own proof, and all it can do is stop messages.
+    let one_click = crate::contacts::unsubscribe::is_one_click_path(&path);
+    if !is_api && is_unsafe(req.method()) && !one_click {
         if let Err(e) = check_csrf(&mut req, &state, &ctx, new_csrf_seed.is_some()).await {
             return Ok(req.error_response(e).map_into_boxed_body());
         }

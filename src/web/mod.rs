@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::audit::pages::configure(cfg);
     crate::org::pages::configure(cfg);
     crate::contacts::pages::configure(cfg);
+    crate::contacts::unsubscribe::configure(cfg);
     crate::messaging::pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }

@@ -385,3 +385,122 @@ fn analyze_did_prints_the_documented_json() {
         "row and column named: {err}"
     );
 }
+
+#[test]
+fn demo_starts_with_data_and_prints_working_logins() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut demo = Command::new(BIN)
+        .arg("demo")
+        .current_dir(dir.path())
+        .env_remove("HIO_DATABASE_URL")
+        .env_remove("HIO_SECRET_KEY")
+        .env("HIO_BIND", format!("127.0.0.1:{port}"))
+        .env("HIO_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("HIO_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut admin = None;
+    let mut printed = String::new();
+    for line in lines.by_ref().take(12) {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.trim_start().starts_with("admin ") {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            admin = Some((parts[1].to_string(), parts[3].to_string()));
+        }
+        if line.contains("HIO_DATABASE_URL=") {
+            break;
+        }
+    }
+    assert!(printed.contains("sqlite://data/demo.db"), "{printed}");
+    let (email, password) = admin.unwrap_or_else(|| panic!("no admin login printed: {printed}"));
+    assert!(dir.path().join("data/demo.db").exists());
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let result = rt.block_on(async {
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        for _ in 0..100 {
+            if c.get(format!("{base}/health")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let page = c
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = crate::helpers::csrf_in(&page);
+        let r = c
+            .post(format!("{base}/login"))
+            .form(&[
+                ("email", email.as_str()),
+                ("password", password.as_str()),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "the printed admin login works");
+        let schools = c
+            .get(format!("{base}/schools"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let students = c
+            .get(format!("{base}/students?hi_status=uninsured"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (schools, students)
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status();
+    let _ = demo.wait();
+    let (schools, students) = result;
+    assert!(
+        schools.contains("Trường") && schools.contains("kết quả"),
+        "schools listed"
+    );
+    let count: u64 = schools
+        .split("<p class=\"muted\">")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!((250..=400).contains(&count), "about 300 schools: {count}");
+    assert!(
+        students.contains("Chưa có thẻ"),
+        "families with uninsured children"
+    );
+}

@@ -582,3 +582,129 @@ async fn the_page_flow_checks_then_confirms() {
     let (status, _) = app.get_text(&c, "/students").await;
     assert_eq!(status, 200);
 }
+
+const TEST_SECRET: &[u8] = b"test-secret-key-that-is-long-enough-0123456789";
+
+#[tokio::test]
+async fn unsubscribing_by_signed_link_without_logging_in() {
+    use hi_outreach::contacts::unsubscribe;
+    let (app, t) = setup().await;
+    import(&app, &t, "dry_run=false", good_file()).await;
+    let ids: Vec<i64> = {
+        use hi_outreach::contacts::entity::guardian;
+        use sea_orm::{EntityTrait, QueryOrder};
+        guardian::Entity::find()
+            .order_by_asc(guardian::Column::Id)
+            .all(&app.db.conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect()
+    };
+    let (mother, father) = (ids[0], ids[1]);
+    let anon = crate::helpers::client();
+    let link = unsubscribe::url("", TEST_SECRET, mother, Channel::Sms);
+    let (status, page) = app.get_text(&anon, &link).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("Hủy nhận tin nhắc về BHYT học sinh"),
+        "Vietnamese for a Vietnamese-speaking parent"
+    );
+    assert!(
+        !page.contains("Trần Thị Bình") && !page.contains("0912"),
+        "no personal data on the page"
+    );
+    let r = app
+        .post_form(&anon, &link, &link, &[("scope", "channel")])
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Đã ghi nhận"));
+    assert!(service::reachable(&app.db.conn, Channel::Sms, &[mother])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        service::reachable(&app.db.conn, Channel::Zalo, &[mother])
+            .await
+            .unwrap(),
+        vec![mother]
+    );
+
+    // Tampered links are unknown.
+    let forged = link.replacen(&format!("/{mother}."), &format!("/{father}."), 1);
+    assert_eq!(app.status(&anon, &forged).await, 404);
+    let r = anon
+        .post(app.url(&format!("{forged}/one-click")))
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // RFC 8058 one-click for e-mail: no cookie, no form token.
+    let one_click = unsubscribe::one_click_url("", TEST_SECRET, father);
+    assert_eq!(
+        service::reachable(&app.db.conn, Channel::Email, &[father])
+            .await
+            .unwrap(),
+        vec![father]
+    );
+    let bare = reqwest::Client::new();
+    let r = bare
+        .post(app.url(&one_click))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(service::reachable(&app.db.conn, Channel::Email, &[father])
+        .await
+        .unwrap()
+        .is_empty());
+    let r = bare
+        .post(app.url(&one_click))
+        .body("something=else")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    // The plain page still needs its form token.
+    let r = bare
+        .post(app.url(&link))
+        .form(&[("scope", "all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // Everything at once.
+    let r = app
+        .post_form(&anon, &link, &link, &[("scope", "all")])
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    for ch in [Channel::Sms, Channel::Zalo, Channel::Email, Channel::Push] {
+        assert!(service::reachable(&app.db.conn, ch, &[mother])
+            .await
+            .unwrap()
+            .is_empty());
+    }
+    let g = app
+        .api_json(&t, Method::GET, &format!("/api/v1/guardians/{mother}"))
+        .await;
+    assert!(g["opted_out_at"].is_string());
+    assert_eq!(g["consent_history"][0]["source"], "unsubscribe");
+    let audit = app
+        .api_json(
+            &t,
+            Method::GET,
+            &format!("/api/v1/audit?entity_type=guardian&entity_id={mother}"),
+        )
+        .await;
+    assert!(audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["actor"] == "guardian (unsubscribe link)"));
+}

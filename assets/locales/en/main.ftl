@@ -369,3 +369,15 @@ error-template-channel = A template's channel cannot change; create a new templa
 error-zalo-param-name = Not a valid parameter name: { $name }
 error-zalo-param-line = Line { $line } must read name = value
 error-template-not-value = This is a list or group, not a value to print; use #each or one of its fields (line { $line })
+
+## Unsubscribe
+unsubscribe-title = Stop student health insurance reminders
+unsubscribe-question = Do you want to stop receiving student health insurance reminders by { $channel }?
+unsubscribe-this-channel = Stop { $channel } only
+unsubscribe-all = Stop every channel
+unsubscribe-confirm = Confirm
+unsubscribe-done = Done: you will no longer receive HI reminders by { $channel }.
+unsubscribe-done-all = Done: you will no longer receive HI reminders on any channel.
+unsubscribe-after = If you change your mind, tell the school and they will restart them. Thank you.
+unsubscribe-already = You had already unsubscribed.
+error-one-click = Not a valid one-click unsubscribe request

@@ -363,3 +363,15 @@ error-template-channel = Không đổi được kênh của một mẫu; hãy t�
 error-zalo-param-name = Tên tham số không hợp lệ: { $name }
 error-zalo-param-line = Dòng { $line } phải có dạng tên = giá trị
 error-template-not-value = Đây là danh sách hay nhóm biến, không in trực tiếp được; dùng #each hoặc một trường con (dòng { $line })
+
+## Hủy nhận tin
+unsubscribe-title = Hủy nhận tin nhắc về BHYT học sinh
+unsubscribe-question = Quý phụ huynh muốn ngừng nhận tin nhắc về bảo hiểm y tế học sinh qua { $channel }?
+unsubscribe-this-channel = Chỉ ngừng qua { $channel }
+unsubscribe-all = Ngừng nhận qua mọi kênh
+unsubscribe-confirm = Xác nhận hủy nhận tin
+unsubscribe-done = Đã ghi nhận: quý phụ huynh sẽ không nhận tin nhắc BHYT qua { $channel } nữa.
+unsubscribe-done-all = Đã ghi nhận: quý phụ huynh sẽ không nhận tin nhắc BHYT qua bất kỳ kênh nào nữa.
+unsubscribe-after = Nếu đổi ý, quý phụ huynh có thể báo với nhà trường để nhận tin trở lại. Xin cảm ơn.
+unsubscribe-already = Quý phụ huynh đã hủy nhận tin trước đó.
+error-one-click = Yêu cầu hủy một chạm không hợp lệ
