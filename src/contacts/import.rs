@@ -9,9 +9,10 @@
 //! stored. The file streams through (see `imports::csv_stream`): 100,000 rows never sit in
 //! memory whole; only the keys already seen do, to catch rows that contradict each other.
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use chrono::{Datelike, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -375,11 +376,15 @@ struct Row {
 
 impl Row {
     /// What a later row about the same student must agree with.
-    fn fingerprint(&self) -> String {
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
-            self.name_key, self.dob, self.grade, self.class_name, self.status, self.valid_until
-        )
+    fn fingerprint(&self) -> u64 {
+        digest(&(
+            &self.name_key,
+            self.dob,
+            &self.grade,
+            &self.class_name,
+            self.status,
+            self.valid_until,
+        ))
     }
 }
 
@@ -624,6 +629,15 @@ fn parse_guardian(r: &Record, errors: &mut Vec<RowError>) -> Option<GuardianRow>
     })
 }
 
+/// A 64-bit digest standing in for a key: the importer remembers every student and guardian
+/// it has seen in the file, and a digest costs 8 bytes where the key (names, numbers) costs
+/// dozens. With 100,000 keys the chance of two colliding is about 3 in 10 billion.
+fn digest<T: Hash + ?Sized>(value: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
 /// Whether a pass only checks or also writes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -640,17 +654,17 @@ struct Processor<'a> {
     report: Report,
     schools: HashMap<String, Option<(i64, i64)>>,
     /// Students seen earlier in the file: first row and what it said.
-    students_seen: HashMap<StudentKey, (u64, String)>,
+    students_seen: HashMap<u64, (u64, u64)>,
     /// Guardians seen earlier in the file: first row and the name it gave.
-    guardians_seen: HashMap<GuardianKey, (u64, String)>,
+    guardians_seen: HashMap<u64, (u64, u64)>,
     /// Ids of students and guardians written in this pass (write passes only).
-    student_ids: HashMap<StudentKey, i64>,
-    guardian_ids: HashMap<GuardianKey, i64>,
+    student_ids: HashMap<u64, i64>,
+    guardian_ids: HashMap<u64, i64>,
     /// Consent decided in this pass, so a later row for the same guardian compares with it.
     consent_now: HashMap<(i64, Channel), bool>,
     /// The same, in a check pass, keyed before guardians have ids.
-    consent_check: HashMap<(GuardianKey, Channel), bool>,
-    pairs_seen: HashSet<(StudentKey, GuardianKey)>,
+    consent_check: HashMap<(u64, Channel), bool>,
+    pairs_seen: HashSet<(u64, u64)>,
     invalid_lines: HashSet<u64>,
     audit: Vec<audit::Entry>,
 }
@@ -718,59 +732,64 @@ impl<'a> Processor<'a> {
     }
 
     /// Stored students matching the rows' keys.
+    /// Stored students matching the rows' keys. Queried with IN lists the indexes serve
+    /// (school + number, school + folded name), then narrowed to the exact keys here.
     async fn existing_students<C: ConnectionTrait>(
         &self,
         conn: &C,
         keyed: &[(usize, StudentKey)],
         rows: &[Row],
     ) -> AppResult<HashMap<StudentKey, student::Model>> {
-        let mut by_si = Condition::any();
-        let mut by_name = Condition::any();
-        let (mut n_si, mut n_name) = (0, 0);
+        let mut wanted: HashSet<StudentKey> = HashSet::new();
+        let (mut si_schools, mut sis) = (HashSet::new(), HashSet::new());
+        let (mut name_schools, mut names) = (HashSet::new(), HashSet::new());
         for (i, key) in keyed {
             match key {
                 StudentKey::Si(school_id, si) => {
-                    by_si = by_si.add(
-                        student::Column::SchoolId
-                            .eq(*school_id)
-                            .and(student::Column::SiNumber.eq(si.clone())),
-                    );
-                    n_si += 1;
+                    si_schools.insert(*school_id);
+                    sis.insert(si.clone());
+                    wanted.insert(key.clone());
                     // A student first imported without a number is found by name and birth date.
                     if let (Some(name_key), Some(dob)) = (&rows[*i].name_key, rows[*i].dob) {
-                        by_name = by_name.add(
-                            student::Column::SchoolId
-                                .eq(*school_id)
-                                .and(student::Column::SearchKey.eq(name_key.clone()))
-                                .and(student::Column::DateOfBirth.eq(dob))
-                                .and(student::Column::SiNumber.is_null()),
-                        );
-                        n_name += 1;
+                        name_schools.insert(*school_id);
+                        names.insert(name_key.clone());
+                        wanted.insert(StudentKey::NameDob(*school_id, name_key.clone(), dob));
                     }
                 }
-                StudentKey::NameDob(school_id, name_key, dob) => {
-                    by_name = by_name.add(
-                        student::Column::SchoolId
-                            .eq(*school_id)
-                            .and(student::Column::SearchKey.eq(name_key.clone()))
-                            .and(student::Column::DateOfBirth.eq(*dob)),
-                    );
-                    n_name += 1;
+                StudentKey::NameDob(school_id, name_key, _) => {
+                    name_schools.insert(*school_id);
+                    names.insert(name_key.clone());
+                    wanted.insert(key.clone());
                 }
             }
         }
         let mut out = HashMap::new();
-        if n_si > 0 {
-            for s in student::Entity::find().filter(by_si).all(conn).await? {
+        if !sis.is_empty() {
+            for s in student::Entity::find()
+                .filter(student::Column::SchoolId.is_in(si_schools))
+                .filter(student::Column::SiNumber.is_in(sis))
+                .all(conn)
+                .await?
+            {
                 if let Some(si) = &s.si_number {
-                    out.insert(StudentKey::Si(s.school_id, si.clone()), s);
+                    let key = StudentKey::Si(s.school_id, si.clone());
+                    if wanted.contains(&key) {
+                        out.insert(key, s);
+                    }
                 }
             }
         }
-        if n_name > 0 {
-            for s in student::Entity::find().filter(by_name).all(conn).await? {
+        if !names.is_empty() {
+            for s in student::Entity::find()
+                .filter(student::Column::SchoolId.is_in(name_schools))
+                .filter(student::Column::SearchKey.is_in(names))
+                .all(conn)
+                .await?
+            {
                 let key = StudentKey::NameDob(s.school_id, s.search_key.clone(), s.date_of_birth);
-                out.entry(key).or_insert(s);
+                if wanted.contains(&key) {
+                    out.entry(key).or_insert(s);
+                }
             }
         }
         Ok(out)
@@ -894,7 +913,7 @@ impl<'a> Processor<'a> {
                     });
             if self.kind == Kind::HiStatus
                 && stored.is_none()
-                && !self.students_seen.contains_key(&key)
+                && !self.students_seen.contains_key(&digest(&key))
             {
                 errors.push(RowError::new(
                     row.line,
@@ -902,7 +921,7 @@ impl<'a> Processor<'a> {
                     Msg::new("import-no-such-student"),
                 ));
             }
-            if let Some((first, fp)) = self.students_seen.get(&key) {
+            if let Some((first, fp)) = self.students_seen.get(&digest(&key)) {
                 if *fp != row.fingerprint() {
                     errors.push(RowError::new(
                         row.line,
@@ -912,8 +931,8 @@ impl<'a> Processor<'a> {
                 }
             }
             if let Some(g) = &row.guardian {
-                if let Some((first, name_key)) = self.guardians_seen.get(&g.key()) {
-                    if *name_key != g.name_key {
+                if let Some((first, name_key)) = self.guardians_seen.get(&digest(&g.key())) {
+                    if *name_key != digest(&g.name_key) {
                         errors.push(RowError::new(
                             row.line,
                             "guardian_name",
@@ -928,7 +947,7 @@ impl<'a> Processor<'a> {
             }
             // Count what a write would do (once per student and guardian); remember the keys
             // at once, so a later row of this same batch is compared with this one.
-            if !self.students_seen.contains_key(&key) {
+            if !self.students_seen.contains_key(&digest(&key)) {
                 match &stored {
                     None => self.report.students_created += 1,
                     Some(s) if student_changes(s, row).is_some() => {
@@ -937,11 +956,11 @@ impl<'a> Processor<'a> {
                     Some(_) => self.report.students_unchanged += 1,
                 }
                 self.students_seen
-                    .insert(key.clone(), (row.line, row.fingerprint()));
+                    .insert(digest(&key), (row.line, row.fingerprint()));
             }
             if let Some(g) = &row.guardian {
                 let gk = g.key();
-                if !self.guardians_seen.contains_key(&gk) {
+                if !self.guardians_seen.contains_key(&digest(&gk)) {
                     match existing_guardians.get(&gk) {
                         None => self.report.guardians_created += 1,
                         Some(old) if guardian_changes(old, g).is_some() => {
@@ -950,7 +969,7 @@ impl<'a> Processor<'a> {
                         Some(_) => {}
                     }
                     self.guardians_seen
-                        .insert(gk, (row.line, g.name_key.clone()));
+                        .insert(digest(&gk), (row.line, digest(&g.name_key)));
                 }
             }
             accepted.push((i, key, stored));
@@ -1004,7 +1023,7 @@ impl<'a> Processor<'a> {
                 continue;
             };
             let gk = g.key();
-            if self.pairs_seen.insert((key.clone(), gk.clone())) {
+            if self.pairs_seen.insert((digest(key), digest(&gk))) {
                 let known = match (stored, existing_guardians.get(&gk)) {
                     (Some(s), Some(eg)) => linked.contains(&(s.id, eg.id)),
                     _ => false,
@@ -1022,12 +1041,12 @@ impl<'a> Processor<'a> {
                 }
                 let before = self
                     .consent_check
-                    .get(&(gk.clone(), *channel))
+                    .get(&(digest(&gk), *channel))
                     .copied()
                     .or(stored.map(|c| c.granted));
                 if before != Some(*granted) {
                     self.report.consents_recorded += 1;
-                    self.consent_check.insert((gk.clone(), *channel), *granted);
+                    self.consent_check.insert((digest(&gk), *channel), *granted);
                 }
             }
         }
@@ -1046,7 +1065,7 @@ impl<'a> Processor<'a> {
         let mut to_create: Vec<(StudentKey, &Row)> = Vec::new();
         for (i, key, stored) in accepted {
             let row = &rows[*i];
-            if self.student_ids.contains_key(key) {
+            if self.student_ids.contains_key(&digest(key)) {
                 continue;
             }
             match stored {
@@ -1060,7 +1079,7 @@ impl<'a> Processor<'a> {
                             summary: audit::changes(&before, &after),
                         });
                     }
-                    self.student_ids.insert(key.clone(), s.id);
+                    self.student_ids.insert(digest(key), s.id);
                 }
                 None => {
                     if !to_create.iter().any(|(k, _)| k == key) {
@@ -1104,7 +1123,7 @@ impl<'a> Processor<'a> {
                 let s = created.get(key).ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!("created student not found"))
                 })?;
-                self.student_ids.insert(key.clone(), s.id);
+                self.student_ids.insert(digest(key), s.id);
                 self.audit.push(audit::Entry {
                     action: "student.created",
                     entity_type: "student",
@@ -1121,7 +1140,7 @@ impl<'a> Processor<'a> {
                 continue;
             };
             let gk = g.key();
-            if self.guardian_ids.contains_key(&gk) {
+            if self.guardian_ids.contains_key(&digest(&gk)) {
                 continue;
             }
             match existing_guardians.get(&gk) {
@@ -1135,7 +1154,7 @@ impl<'a> Processor<'a> {
                             summary: audit::changes(&before, &after),
                         });
                     }
-                    self.guardian_ids.insert(gk, old.id);
+                    self.guardian_ids.insert(digest(&gk), old.id);
                 }
                 None => {
                     if !g_create.iter().any(|x| x.key() == gk) {
@@ -1179,7 +1198,7 @@ impl<'a> Processor<'a> {
                 let g = created.get(&key).ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!("created guardian not found"))
                 })?;
-                self.guardian_ids.insert(key, g.id);
+                self.guardian_ids.insert(digest(&key), g.id);
                 self.audit.push(audit::Entry {
                     action: "guardian.created",
                     entity_type: "guardian",
@@ -1195,9 +1214,10 @@ impl<'a> Processor<'a> {
             let Some(g) = &rows[*i].guardian else {
                 continue;
             };
-            let (Some(sid), Some(gid)) =
-                (self.student_ids.get(key), self.guardian_ids.get(&g.key()))
-            else {
+            let (Some(sid), Some(gid)) = (
+                self.student_ids.get(&digest(key)),
+                self.guardian_ids.get(&digest(&g.key())),
+            ) else {
                 continue;
             };
             if !pairs.contains(&(*sid, *gid)) {
@@ -1227,7 +1247,7 @@ impl<'a> Processor<'a> {
                 rows[*i]
                     .guardian
                     .as_ref()
-                    .and_then(|g| self.guardian_ids.get(&g.key()).copied())
+                    .and_then(|g| self.guardian_ids.get(&digest(&g.key())).copied())
             })
             .collect();
         let current = super::service::current_consents(conn, &gids).await?;
@@ -1236,7 +1256,7 @@ impl<'a> Processor<'a> {
             let Some(g) = &rows[*i].guardian else {
                 continue;
             };
-            let Some(gid) = self.guardian_ids.get(&g.key()).copied() else {
+            let Some(gid) = self.guardian_ids.get(&digest(&g.key())).copied() else {
                 continue;
             };
             for (channel, granted) in &g.consents {
