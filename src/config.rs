@@ -173,6 +173,33 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `hi_outreach=debug,info`.
     pub log_level: String,
+    /// Run the delivery worker in this process (`serve --no-worker` turns it off).
+    pub worker_enabled: bool,
+    /// Messages a worker claims at a time, per channel.
+    pub worker_batch: u32,
+    /// Seconds a claim holds; a crashed worker's claims return to the queue after this.
+    pub worker_lease_secs: u32,
+    /// Milliseconds between looks at an empty queue.
+    pub worker_poll_ms: u32,
+    /// Attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// Retry backoff: the first wait's ceiling and the cap, in seconds (full jitter below).
+    pub retry_base_secs: u32,
+    pub retry_cap_secs: u32,
+    /// Local-time windows (`HH:MM-HH:MM`, empty for none) when a channel does not send.
+    pub quiet_hours_email: String,
+    pub quiet_hours_sms: String,
+    pub quiet_hours_zalo: String,
+    pub quiet_hours_push: String,
+    /// Where the file channel writes messages when no provider is configured.
+    pub outbox_dir: String,
+    /// Add an open-tracking pixel to e-mails.
+    pub track_opens: bool,
+    /// Days after which the rendered content and address of a message are erased (counts
+    /// and statuses stay).
+    pub message_retention_days: u32,
+    /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -197,6 +224,21 @@ impl Default for Settings {
             http_workers: 0,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            worker_enabled: true,
+            worker_batch: 200,
+            worker_lease_secs: 300,
+            worker_poll_ms: 500,
+            max_attempts: 8,
+            retry_base_secs: 30,
+            retry_cap_secs: 3600,
+            quiet_hours_email: String::new(),
+            quiet_hours_sms: "21:00-07:00".into(),
+            quiet_hours_zalo: "21:00-07:00".into(),
+            quiet_hours_push: "21:00-07:00".into(),
+            outbox_dir: "data/outbox".into(),
+            track_opens: true,
+            message_retention_days: 180,
+            metrics_token: None,
         }
     }
 }
@@ -304,7 +346,41 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return bad("log_level", "not a valid log filter (try `info`)");
         }
+        for (key, value) in [
+            ("quiet_hours_email", &self.quiet_hours_email),
+            ("quiet_hours_sms", &self.quiet_hours_sms),
+            ("quiet_hours_zalo", &self.quiet_hours_zalo),
+            ("quiet_hours_push", &self.quiet_hours_push),
+        ] {
+            if let Err(e) = crate::delivery::model::QuietHours::parse(value) {
+                return bad(key, &e);
+            }
+        }
+        if self.worker_batch == 0 || self.worker_lease_secs == 0 || self.max_attempts == 0 {
+            return bad(
+                "worker_batch",
+                "worker_batch, worker_lease_secs and max_attempts must be at least 1",
+            );
+        }
+        if self.retry_base_secs == 0 || self.retry_cap_secs < self.retry_base_secs {
+            return bad(
+                "retry_cap_secs",
+                "need 0 < retry_base_secs <= retry_cap_secs",
+            );
+        }
         Ok(())
+    }
+
+    /// Quiet hours as parsed windows (validated at load).
+    pub fn quiet_policy(&self) -> crate::delivery::model::QuietPolicy {
+        use crate::delivery::model::QuietHours;
+        let q = |v: &str| QuietHours::parse(v).ok().flatten();
+        crate::delivery::model::QuietPolicy {
+            email: q(&self.quiet_hours_email),
+            sms: q(&self.quiet_hours_sms),
+            zalo: q(&self.quiet_hours_zalo),
+            push: q(&self.quiet_hours_push),
+        }
     }
 
     pub fn is_https(&self) -> bool {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod contacts;
 pub mod db;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod fields;
@@ -86,18 +87,69 @@ impl Application {
         self.state.clone()
     }
 
+    /// The delivery worker for this process, sharing its database, settings and counters.
+    pub fn worker(&self) -> std::sync::Arc<delivery::worker::Worker> {
+        worker_for(&self.state)
+    }
+
     /// Serves until SIGINT/SIGTERM (actix finishes in-flight requests first) and runs
-    /// housekeeping alongside.
+    /// housekeeping and, unless turned off, the delivery worker alongside. On shutdown the
+    /// worker finishes the sends in flight and gives back what it still holds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = self
+            .state
+            .settings
+            .worker_enabled
+            .then(|| tokio::spawn(worker_for(&self.state).run(stopped)));
         let result = self.server.await;
+        let _ = stop.send(true);
+        if let Some(w) = worker {
+            let grace = Duration::from_secs(self.state.settings.shutdown_timeout_secs.max(1));
+            if tokio::time::timeout(grace, w).await.is_err() {
+                tracing::warn!("the worker did not stop in time");
+            }
+        }
         housekeeping.abort();
         self.state.db.close_pool().await;
         result
     }
 }
 
-/// Hourly: forget expired sessions, old login attempts and unconfirmed uploads.
+pub fn worker_for(state: &Data<AppState>) -> std::sync::Arc<delivery::worker::Worker> {
+    delivery::worker::Worker::new(
+        state.db.clone(),
+        state.settings.clone(),
+        state.i18n.clone(),
+        state.secret().to_vec(),
+        state.metrics.clone(),
+    )
+}
+
+/// Runs only the delivery worker (the `worker` command) until SIGINT or SIGTERM.
+pub async fn run_worker(settings: Settings, db: Db) -> anyhow::Result<()> {
+    let secret = settings.secret_key.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "invalid configuration: setting `secret_key` (environment HIO_SECRET_KEY) is required"
+        )
+    })?;
+    let state = Data::new(AppState::new(db, settings, secret)?);
+    let worker = worker_for(&state);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stopped));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = stop.send(true);
+    let _ = task.await;
+    Ok(())
+}
+
+/// Hourly: forget expired sessions, old login attempts and unconfirmed uploads; erase the
+/// content of messages past their retention.
 async fn housekeeping(state: Data<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -105,13 +157,22 @@ async fn housekeeping(state: Data<AppState>) {
         let sessions = auth::session::purge_expired(&state.db).await;
         let attempts = auth::throttle::purge_old(&state.db).await;
         let uploads = imports::purge_stale(&state.db).await;
-        match (sessions, attempts, uploads) {
-            (Ok(s), Ok(a), Ok(u)) => {
-                tracing::debug!(sessions = s, attempts = a, uploads = u, "housekeeping done")
+        let messages =
+            delivery::outbox::purge_content(&state.db, state.settings.message_retention_days).await;
+        match (sessions, attempts, uploads, messages) {
+            (Ok(s), Ok(a), Ok(u), Ok(m)) => {
+                tracing::debug!(
+                    sessions = s,
+                    attempts = a,
+                    uploads = u,
+                    messages = m,
+                    "housekeeping done"
+                )
             }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) => {
                 tracing::warn!(error = %e, "housekeeping failed")
             }
+            (_, _, _, Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
         }
     }
 }

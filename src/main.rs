@@ -41,7 +41,12 @@ enum Command {
     Serve {
         #[arg(long)]
         no_migrate: bool,
+        /// Do not run the delivery worker in this process (run `worker` elsewhere).
+        #[arg(long)]
+        no_worker: bool,
     },
+    /// Run only the delivery worker (no web server).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -227,7 +232,19 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure(1, e.to_string()))?;
         }
-        Command::Serve { no_migrate } => {
+        Command::Worker => {
+            telemetry::init(&settings);
+            let db = db::connect(&settings.database_url, settings.database_max_connections).await?;
+            db::migrate(&db).await?;
+            hi_outreach::run_worker(settings, db).await?;
+        }
+        Command::Serve {
+            no_migrate,
+            no_worker,
+        } => {
+            if no_worker {
+                settings.worker_enabled = false;
+            }
             if settings.secret_key.is_none() {
                 return Err(Failure(
                     2,

@@ -6,6 +6,7 @@ mod m20261122_000002_seed_provinces;
 mod m20261122_000003_contacts;
 mod m20261122_000004_templates;
 mod m20261122_000005_school_years;
+mod m20261122_000006_delivery;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_contacts::Migration),
             Box::new(m20261122_000004_templates::Migration),
             Box::new(m20261122_000005_school_years::Migration),
+            Box::new(m20261122_000006_delivery::Migration),
         ]
     }
 }

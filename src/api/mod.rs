@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{audit, auth, contacts, messaging, org};
+use crate::{audit, auth, contacts, delivery, messaging, org};
 
 struct BearerAuth;
 
@@ -50,6 +50,9 @@ actions the caller's role may not take answer 403."
         contacts::api::erase_guardian, contacts::api::import_students,
         messaging::api::list, messaging::api::create, messaging::api::get, messaging::api::update,
         messaging::api::preview,
+        delivery::api::list, delivery::api::get, delivery::api::funnel, delivery::api::retry,
+        delivery::api::send, delivery::api::list_providers, delivery::api::get_provider,
+        delivery::api::create_provider, delivery::api::update_provider,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -58,6 +61,7 @@ actions the caller's role may not take answer 403."
         (name = "audit", description = "Audit log"),
         (name = "contacts", description = "Students, guardians, consent, imports"),
         (name = "messages", description = "Parent message templates"),
+        (name = "delivery", description = "Outbox, delivery log, funnel, providers"),
     )
 )]
 pub struct ApiDoc;
@@ -72,6 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(org::api::configure)
             .configure(audit::api::configure)
             .configure(contacts::api::configure)
-            .configure(messaging::api::configure),
+            .configure(messaging::api::configure)
+            .configure(delivery::api::configure),
     );
 }

@@ -54,7 +54,7 @@ pub struct Variables {
 }
 
 /// One rendered message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "channel", rename_all = "snake_case")]
 pub enum Rendered {
     Email {

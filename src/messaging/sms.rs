@@ -5,14 +5,14 @@
 //! extension table (`^ { } \ [ ~ ] | €`) take two places. Any other character — every
 //! Vietnamese letter with a diacritic — forces UCS-2: 70 UTF-16 units in one message, 67 per
 //! part. Brandname gateways charge per part, so an unaccented variant is offered too.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fields::strip_diacritics;
 
 const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u{1b}ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM_EXTENSION: &str = "\u{c}^{}\\[~]|€";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Encoding {
     #[serde(rename = "GSM-7")]
     Gsm7,
@@ -20,7 +20,7 @@ pub enum Encoding {
     Ucs2,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmsLength {
     pub encoding: Encoding,
     /// Places used: GSM-7 septets (extension characters count 2) or UTF-16 units.
@@ -30,7 +30,7 @@ pub struct SmsLength {
     pub remaining: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmsInfo {
     #[serde(flatten)]
     pub length: SmsLength,

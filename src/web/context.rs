@@ -131,7 +131,7 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let path = req.path().to_string();
-    if path.starts_with("/assets/") || path == "/health" {
+    if path.starts_with("/assets/") || path == "/health" || path == "/metrics" {
         return next
             .call(req)
             .await
@@ -233,8 +233,10 @@ pub async fn middleware(
 
     // One-click unsubscribe (RFC 8058) comes from mail clients with no cookie or form: the
     // signed link is its own proof, and all it can do is stop messages.
-    let one_click = crate::contacts::unsubscribe::is_one_click_path(&path);
-    if !is_api && is_unsafe(req.method()) && !one_click {
+    // Provider receipts are signed by the provider, not by a browser session.
+    let signed_elsewhere = crate::contacts::unsubscribe::is_one_click_path(&path)
+        || crate::delivery::tracking::is_receipt_path(&path);
+    if !is_api && is_unsafe(req.method()) && !signed_elsewhere {
         if let Err(e) = check_csrf(&mut req, &state, &ctx, new_csrf_seed.is_some()).await {
             return Ok(req.error_response(e).map_into_boxed_body());
         }

@@ -74,6 +74,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::org::pages::configure(cfg);
     crate::contacts::pages::configure(cfg);
     crate::contacts::unsubscribe::configure(cfg);
+    crate::delivery::tracking::configure(cfg);
+    crate::delivery::metrics::configure(cfg);
+    crate::delivery::pages::configure(cfg);
     crate::messaging::pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }

@@ -18,6 +18,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub hbs: Handlebars<'static>,
     pub i18n: Arc<I18n>,
+    pub metrics: Arc<crate::delivery::metrics::Metrics>,
     secret: SecretKey,
 }
 
@@ -30,6 +31,7 @@ impl AppState {
             settings: Arc::new(settings),
             hbs,
             i18n,
+            metrics: Arc::new(Default::default()),
             secret,
         })
     }

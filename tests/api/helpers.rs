@@ -18,6 +18,10 @@ pub struct TestApp {
     pub db: Db,
     /// A browser-like client: cookies kept, redirects not followed.
     pub client: Client,
+    /// The application's shared state (for a delivery worker driven by the test).
+    pub state: actix_web::web::Data<hi_outreach::web::state::AppState>,
+    /// Where the file channel writes.
+    pub outbox: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
     /// The PostgreSQL database to drop when the test ends.
     pg_database: Option<String>,
@@ -109,6 +113,8 @@ pub fn test_settings(url: DatabaseUrl) -> Settings {
         trust_forwarded_for: true,
         http_workers: 1,
         shutdown_timeout_secs: 1,
+        // Tests drive the delivery worker themselves, one round at a time.
+        worker_enabled: false,
         ..Settings::default()
     }
 }
@@ -121,6 +127,8 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
     hi_outreach::install_crypto_provider();
     let (url, dir, pg_database) = fresh_database().await;
     let mut settings = test_settings(url);
+    let outbox = tempfile::tempdir().expect("temp dir");
+    settings.outbox_dir = outbox.path().display().to_string();
     customise(&mut settings);
     let db = db::connect(&settings.database_url, settings.database_max_connections)
         .await
@@ -130,12 +138,15 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("build");
     let port = app.port();
+    let state = app.state();
     // The server runs until the test's runtime ends.
     drop(tokio::spawn(app.run_until_stopped()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         db,
         client: client(),
+        state,
+        outbox,
         _dir: dir,
         pg_database,
     }

@@ -1,0 +1,540 @@
+//! The outbox: putting messages in (unique by idempotency key, so enqueueing twice is
+//! harmless), claiming due ones atomically, and recording what became of them.
+//!
+//! Claims are one statement: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …`, with
+//! `FOR UPDATE SKIP LOCKED` in the sub-select on PostgreSQL, so any number of workers share the
+//! queue without taking the same message. A claim is a lease: if its worker dies, the message
+//! is due again when the lease runs out, and is re-sent under the same idempotency key.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Set,
+    Statement, Value,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::entity::{event, message, message_student, usage};
+use super::model::{Accepted, EventKind, Failure, Status};
+use crate::contacts::fields::Channel;
+use crate::db::Db;
+use crate::error::AppResult;
+use crate::messaging::render::Rendered;
+use crate::web::i18n::Lang;
+
+/// Where a message came from.
+pub mod source {
+    pub const MANUAL: &str = "manual";
+    pub const WAVE: &str = "wave";
+    pub const RULE: &str = "rule";
+    pub const ALL: [&str; 3] = [MANUAL, WAVE, RULE];
+}
+
+/// The next channel to try if this one cannot reach the person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FallbackStep {
+    pub channel: Channel,
+    pub template_id: i64,
+    pub template_version: i32,
+}
+
+/// A message to put in the outbox.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub idempotency_key: String,
+    pub source_kind: &'static str,
+    pub source_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub school_id: Option<i64>,
+    pub guardian_id: i64,
+    pub channel: Channel,
+    pub template_id: Option<i64>,
+    pub template_version: Option<i32>,
+    pub language: Lang,
+    pub recipient: String,
+    pub content: Rendered,
+    pub student_ids: Vec<i64>,
+    pub fallback: Vec<FallbackStep>,
+    pub fallback_of: Option<i64>,
+    pub not_before: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+pub fn event_model(
+    message_id: i64,
+    kind: EventKind,
+    detail: Option<serde_json::Value>,
+    at: DateTime<Utc>,
+) -> event::ActiveModel {
+    event::ActiveModel {
+        message_id: Set(message_id),
+        kind: Set(kind.code().to_string()),
+        at: Set(at),
+        detail: Set(detail.map(|d| d.to_string())),
+        external_id: Set(None),
+        ..Default::default()
+    }
+}
+
+/// Inserts messages whose key is new; returns the ids of those inserted (a key seen before is
+/// skipped, which makes every producer safe to re-run).
+pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> AppResult<Vec<i64>> {
+    if msgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Whole microseconds: PostgreSQL keeps no more, and the rows are found again by it.
+    let now = Utc::now().trunc_subsecs(6);
+    let mut ids = Vec::new();
+    for chunk in msgs.chunks(200) {
+        let keys: Vec<String> = chunk.iter().map(|m| m.idempotency_key.clone()).collect();
+        let existing: std::collections::HashSet<String> = message::Entity::find()
+            .filter(message::Column::IdempotencyKey.is_in(keys.clone()))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|m| m.idempotency_key)
+            .collect();
+        let fresh: Vec<&NewMessage> = chunk
+            .iter()
+            .filter(|m| !existing.contains(&m.idempotency_key))
+            .collect();
+        if fresh.is_empty() {
+            continue;
+        }
+        let models: Vec<message::ActiveModel> = fresh
+            .iter()
+            .map(|m| message::ActiveModel {
+                idempotency_key: Set(m.idempotency_key.clone()),
+                source_kind: Set(m.source_kind.to_string()),
+                source_id: Set(m.source_id),
+                campaign_id: Set(m.campaign_id),
+                school_id: Set(m.school_id),
+                guardian_id: Set(m.guardian_id),
+                channel: Set(m.channel.code().to_string()),
+                provider_id: Set(None),
+                template_id: Set(m.template_id),
+                template_version: Set(m.template_version),
+                language: Set(m.language.code().to_string()),
+                recipient: Set(Some(m.recipient.clone())),
+                content: Set(Some(serde_json::to_string(&m.content).unwrap_or_default())),
+                fallback_plan: Set((!m.fallback.is_empty())
+                    .then(|| serde_json::to_string(&m.fallback).unwrap_or_default())),
+                fallback_of: Set(m.fallback_of),
+                status: Set(Status::Queued.code().to_string()),
+                attempts: Set(0),
+                max_attempts: Set(m.max_attempts),
+                next_attempt_at: Set(m.not_before),
+                lease_until: Set(None),
+                leased_by: Set(None),
+                error_class: Set(None),
+                last_error: Set(None),
+                provider_message_id: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                sent_at: Set(None),
+                delivered_at: Set(None),
+                read_at: Set(None),
+                content_purged_at: Set(None),
+                ..Default::default()
+            })
+            .collect();
+        // A racing producer may insert the same key between our check and our insert.
+        message::Entity::insert_many(models)
+            .on_conflict(
+                OnConflict::column(message::Column::IdempotencyKey)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .do_nothing()
+            .exec(conn)
+            .await?;
+        let fresh_keys: Vec<String> = fresh.iter().map(|m| m.idempotency_key.clone()).collect();
+        let inserted: HashMap<String, i64> = message::Entity::find()
+            .filter(message::Column::IdempotencyKey.is_in(fresh_keys))
+            .filter(message::Column::CreatedAt.eq(now))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|m| (m.idempotency_key, m.id))
+            .collect();
+        let mut events = Vec::new();
+        let mut links = Vec::new();
+        for m in fresh {
+            if let Some(id) = inserted.get(&m.idempotency_key) {
+                ids.push(*id);
+                events.push(event_model(*id, EventKind::Queued, None, now));
+                for s in &m.student_ids {
+                    links.push(message_student::ActiveModel {
+                        message_id: Set(*id),
+                        student_id: Set(*s),
+                    });
+                }
+            }
+        }
+        if !events.is_empty() {
+            event::Entity::insert_many(events).exec(conn).await?;
+        }
+        for chunk in links.chunks(500) {
+            message_student::Entity::insert_many(chunk.to_vec())
+                .exec(conn)
+                .await?;
+        }
+    }
+    Ok(ids)
+}
+
+/// Claims up to `limit` due messages of one channel for `worker`, for `lease`. Expired
+/// claims of crashed workers count as due.
+pub async fn claim(
+    db: &Db,
+    channel: Channel,
+    worker: &str,
+    limit: u32,
+    lease: Duration,
+) -> AppResult<Vec<message::Model>> {
+    let now = Utc::now();
+    let backend = db.backend();
+    let lock = if backend == DbBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let (p, q) = match backend {
+        DbBackend::Postgres => ("$", true),
+        _ => ("?", false),
+    };
+    let ph = |n: usize| if q { format!("{p}{n}") } else { p.to_string() };
+    let sql = format!(
+        "UPDATE messages SET status = 'sending', lease_until = {lease_at}, leased_by = {who}, \
+         attempts = attempts + 1, updated_at = {now1} \
+         WHERE id IN (SELECT id FROM messages WHERE channel = {ch} AND \
+           ((status IN ('queued', 'retrying') AND next_attempt_at <= {now2}) OR (status = 'sending' AND lease_until < {now3})) \
+           ORDER BY next_attempt_at LIMIT {lim} {lock}) \
+         RETURNING *",
+        lease_at = ph(1),
+        who = ph(2),
+        now1 = ph(3),
+        ch = ph(4),
+        now2 = ph(5),
+        now3 = ph(6),
+        lim = ph(7),
+    );
+    let values: Vec<Value> = vec![
+        (now + lease).into(),
+        worker.into(),
+        now.into(),
+        channel.code().into(),
+        now.into(),
+        now.into(),
+        i64::from(limit).into(),
+    ];
+    let rows = db
+        .conn
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.iter()
+        .map(|r| message::Model::from_query_result(r, "").map_err(Into::into))
+        .collect()
+}
+
+/// What happened to one claimed message.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent {
+        provider_id: Option<i64>,
+        accepted: Accepted,
+    },
+    Retry {
+        failure: Failure,
+        at: DateTime<Utc>,
+    },
+    Dead {
+        failure: Failure,
+    },
+    /// Consent was withdrawn (or the guardian erased) after the message was queued.
+    Suppressed,
+    /// Not now (quiet hours, a provider's daily quota): back to the queue, attempt not counted.
+    Defer {
+        until: DateTime<Utc>,
+        reason: &'static str,
+    },
+}
+
+/// Records the outcomes of a batch in one transaction. Each update checks the claim is still
+/// this worker's (a compare-and-set): if the lease ran out and another worker took the message,
+/// that worker's outcome counts.
+pub async fn record(
+    db: &Db,
+    worker: &str,
+    outcomes: Vec<(message::Model, Outcome)>,
+) -> AppResult<Vec<(message::Model, Outcome)>> {
+    let now = Utc::now();
+    let tx = db.begin_write().await?;
+    let mut events = Vec::new();
+    let mut usage_by_provider: HashMap<i64, i64> = HashMap::new();
+    let mut recorded = Vec::new();
+    for (m, outcome) in outcomes {
+        let mine = message::Column::Id
+            .eq(m.id)
+            .and(message::Column::Status.eq(Status::Sending.code()))
+            .and(message::Column::LeasedBy.eq(worker));
+        let mut q = message::Entity::update_many()
+            .col_expr(
+                message::Column::LeaseUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                message::Column::LeasedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .filter(mine);
+        let (kind, detail) = match &outcome {
+            Outcome::Sent {
+                provider_id,
+                accepted,
+            } => {
+                q = q
+                    .col_expr(message::Column::Status, Expr::value(Status::Sent.code()))
+                    .col_expr(message::Column::SentAt, Expr::value(Some(now)))
+                    .col_expr(message::Column::ProviderId, Expr::value(*provider_id))
+                    .col_expr(
+                        message::Column::ProviderMessageId,
+                        Expr::value(accepted.provider_message_id.clone()),
+                    )
+                    .col_expr(
+                        message::Column::ErrorClass,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        message::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    );
+                if let Some(p) = provider_id {
+                    *usage_by_provider.entry(*p).or_default() += 1;
+                }
+                (EventKind::Sent, json!({"attempt": m.attempts}))
+            }
+            Outcome::Retry { failure, at } => {
+                q = q
+                    .col_expr(
+                        message::Column::Status,
+                        Expr::value(Status::Retrying.code()),
+                    )
+                    .col_expr(message::Column::NextAttemptAt, Expr::value(*at))
+                    .col_expr(
+                        message::Column::ErrorClass,
+                        Expr::value(failure.class.code()),
+                    )
+                    .col_expr(
+                        message::Column::LastError,
+                        Expr::value(failure.detail.clone()),
+                    );
+                (
+                    EventKind::Retry,
+                    json!({"attempt": m.attempts, "class": failure.class.code(), "detail": failure.detail, "next": at}),
+                )
+            }
+            Outcome::Dead { failure } => {
+                q = q
+                    .col_expr(message::Column::Status, Expr::value(Status::Dead.code()))
+                    .col_expr(
+                        message::Column::ErrorClass,
+                        Expr::value(failure.class.code()),
+                    )
+                    .col_expr(
+                        message::Column::LastError,
+                        Expr::value(failure.detail.clone()),
+                    );
+                (
+                    EventKind::Dead,
+                    json!({"attempt": m.attempts, "class": failure.class.code(), "detail": failure.detail}),
+                )
+            }
+            Outcome::Suppressed => {
+                q = q.col_expr(
+                    message::Column::Status,
+                    Expr::value(Status::Suppressed.code()),
+                );
+                (EventKind::Suppressed, json!({"reason": "no consent"}))
+            }
+            Outcome::Defer { until, .. } => {
+                q = q
+                    .col_expr(
+                        message::Column::Status,
+                        Expr::value(if m.attempts > 1 {
+                            Status::Retrying.code()
+                        } else {
+                            Status::Queued.code()
+                        }),
+                    )
+                    .col_expr(message::Column::NextAttemptAt, Expr::value(*until))
+                    .col_expr(
+                        message::Column::Attempts,
+                        Expr::col(message::Column::Attempts).sub(1),
+                    );
+                (EventKind::Queued, serde_json::Value::Null)
+            }
+        };
+        let res = q.exec(&*tx).await?;
+        if res.rows_affected == 1 {
+            // A deferral is not an event of its own: the message simply waits.
+            if !matches!(outcome, Outcome::Defer { .. }) {
+                events.push(event_model(m.id, kind, Some(detail), now));
+            }
+            recorded.push((m, outcome));
+        }
+    }
+    for chunk in events.chunks(500) {
+        event::Entity::insert_many(chunk.to_vec())
+            .exec(&*tx)
+            .await?;
+    }
+    let today = now.date_naive();
+    for (provider_id, n) in usage_by_provider {
+        usage::Entity::insert(usage::ActiveModel {
+            provider_id: Set(provider_id),
+            day: Set(today),
+            sent: Set(n),
+        })
+        .on_conflict(
+            OnConflict::columns([usage::Column::ProviderId, usage::Column::Day])
+                .value(
+                    usage::Column::Sent,
+                    Expr::col((usage::Entity, usage::Column::Sent)).add(n),
+                )
+                .to_owned(),
+        )
+        .exec(&*tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(recorded)
+}
+
+/// Gives a worker's unfinished claims back to the queue (on shutdown), without counting the
+/// attempt.
+pub async fn release(db: &Db, worker: &str) -> AppResult<u64> {
+    let res = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(Status::Queued.code()))
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            message::Column::LeasedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::Attempts,
+            Expr::col(message::Column::Attempts).sub(1),
+        )
+        .filter(message::Column::Status.eq(Status::Sending.code()))
+        .filter(message::Column::LeasedBy.eq(worker))
+        .exec(&db.conn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Messages sent today by a provider (for its daily quota).
+pub async fn sent_today(db: &Db, provider_id: i64) -> AppResult<i64> {
+    Ok(
+        usage::Entity::find_by_id((provider_id, Utc::now().date_naive()))
+            .one(&db.conn)
+            .await?
+            .map(|u| u.sent)
+            .unwrap_or(0),
+    )
+}
+
+/// Cancels messages not yet sent (queued or retrying) that match `filter`; returns how many.
+pub async fn cancel_where<C: ConnectionTrait>(
+    conn: &C,
+    filter: sea_orm::Condition,
+    reason: &str,
+) -> AppResult<Vec<i64>> {
+    let now = Utc::now();
+    let ids: Vec<i64> = message::Entity::find()
+        .filter(filter)
+        .filter(message::Column::Status.is_in([Status::Queued.code(), Status::Retrying.code()]))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    for chunk in ids.chunks(500) {
+        message::Entity::update_many()
+            .col_expr(
+                message::Column::Status,
+                Expr::value(Status::Cancelled.code()),
+            )
+            .col_expr(message::Column::UpdatedAt, Expr::value(now))
+            .filter(message::Column::Id.is_in(chunk.to_vec()))
+            .filter(message::Column::Status.is_in([Status::Queued.code(), Status::Retrying.code()]))
+            .exec(conn)
+            .await?;
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|id| {
+                event_model(
+                    *id,
+                    EventKind::Cancelled,
+                    Some(json!({"reason": reason})),
+                    now,
+                )
+            })
+            .collect();
+        event::Entity::insert_many(events).exec(conn).await?;
+    }
+    Ok(ids)
+}
+
+/// Sends the dead messages matching `filter` again, from the first attempt ("retry failures").
+pub async fn requeue_dead<C: ConnectionTrait>(
+    conn: &C,
+    filter: sea_orm::Condition,
+) -> AppResult<u64> {
+    let now = Utc::now();
+    let res = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(Status::Queued.code()))
+        .col_expr(message::Column::Attempts, Expr::value(0))
+        .col_expr(message::Column::NextAttemptAt, Expr::value(now))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(filter)
+        .filter(message::Column::Status.eq(Status::Dead.code()))
+        .filter(message::Column::ContentPurgedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// Erases the content and address of messages older than the retention period; statuses,
+/// events and counts stay.
+pub async fn purge_content(db: &Db, retention_days: u32) -> AppResult<u64> {
+    let cutoff = Utc::now() - Duration::days(retention_days.into());
+    let res = message::Entity::update_many()
+        .col_expr(
+            message::Column::Content,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::Recipient,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::ContentPurgedAt,
+            Expr::value(Some(Utc::now())),
+        )
+        .filter(message::Column::CreatedAt.lt(cutoff))
+        .filter(message::Column::ContentPurgedAt.is_null())
+        .filter(message::Column::Status.is_not_in([
+            Status::Queued.code(),
+            Status::Retrying.code(),
+            Status::Sending.code(),
+        ]))
+        .exec(&db.conn)
+        .await?;
+    Ok(res.rows_affected)
+}

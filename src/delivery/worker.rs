@@ -1,0 +1,455 @@
+//! The worker: one loop per channel claims due messages, checks consent again (it may have been
+//! withdrawn since the message was queued), sends through the channel's provider within its rate
+//! limit and daily quota, and records each outcome — sent, retry with backoff, dead (then the
+//! fallback channel, if the person is not on this one), suppressed, or deferred (quiet hours,
+//! quota). On shutdown it stops claiming, lets sends in flight finish, and gives back what it
+//! still holds.
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, TimeZone, Utc};
+use futures_util::stream::{self, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+use tokio::sync::watch;
+
+use super::channels::{self, Kind, Outbound, Sender};
+use super::compose::Composer;
+use super::entity::{message, provider};
+use super::metrics::Metrics;
+use super::model::{Failure, QuietPolicy};
+use super::outbox::{self, FallbackStep, NewMessage, Outcome};
+use crate::config::Settings;
+use crate::contacts::fields::Channel;
+use crate::contacts::{service as contacts, unsubscribe};
+use crate::db::Db;
+use crate::error::AppResult;
+use crate::messaging::render::Rendered;
+use crate::web::i18n::{I18n, Lang};
+
+/// A provider ready to send: its row, its sender and its rate limiter.
+struct Live {
+    model: provider::Model,
+    sender: Box<dyn Sender>,
+    limiter: DefaultDirectRateLimiter,
+}
+
+/// What a round does with one claimed message.
+enum Plan {
+    Send(Arc<Live>),
+    Suppress,
+    Defer {
+        until: chrono::DateTime<Utc>,
+        reason: &'static str,
+    },
+}
+
+/// Enabled providers by channel, with the time they were loaded.
+type ProviderCache = (chrono::DateTime<Utc>, HashMap<Channel, Vec<Arc<Live>>>);
+
+pub struct Worker {
+    pub id: String,
+    db: Db,
+    settings: Arc<Settings>,
+    i18n: Arc<I18n>,
+    secret: Vec<u8>,
+    metrics: Arc<Metrics>,
+    providers: tokio::sync::RwLock<ProviderCache>,
+    file: Arc<Live>,
+    quiet: QuietPolicy,
+}
+
+const PROVIDERS_REFRESH_SECS: i64 = 30;
+
+impl Worker {
+    pub fn new(
+        db: Db,
+        settings: Arc<Settings>,
+        i18n: Arc<I18n>,
+        secret: Vec<u8>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        let file_model = provider::Model {
+            id: 0,
+            name: "outbox folder".into(),
+            channel: "any".into(),
+            kind: Kind::File.code().into(),
+            enabled: true,
+            priority: i32::MAX,
+            base_url: None,
+            settings: "{}".into(),
+            credentials: "{}".into(),
+            timeout_ms: 5000,
+            rate_per_sec: 10_000,
+            daily_quota: None,
+            concurrency: 8,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let file = Arc::new(Live {
+            sender: Box::new(channels::file::FileSender::new(&settings.outbox_dir)),
+            limiter: RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(10_000).expect("non-zero"),
+            )),
+            model: file_model,
+        });
+        Arc::new(Self {
+            id: format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple()),
+            db,
+            i18n,
+            secret,
+            metrics,
+            providers: tokio::sync::RwLock::new((Utc::now() - Duration::days(1), HashMap::new())),
+            file,
+            quiet: settings.quiet_policy(),
+            settings,
+        })
+    }
+
+    /// The usable enabled providers for a channel, by priority, re-read from the database
+    /// every half minute so edits on the admin page take effect without a restart. None when
+    /// the channel has no provider enabled at all (then the file channel takes its messages);
+    /// an empty list when it has some but none can be built (then messages wait).
+    async fn providers_for(&self, channel: Channel) -> AppResult<Option<Vec<Arc<Live>>>> {
+        {
+            let cache = self.providers.read().await;
+            if (Utc::now() - cache.0).num_seconds() < PROVIDERS_REFRESH_SECS {
+                return Ok(cache.1.get(&channel).cloned());
+            }
+        }
+        let rows = provider::Entity::find()
+            .filter(provider::Column::Enabled.eq(true))
+            .order_by_asc(provider::Column::Priority)
+            .order_by_asc(provider::Column::Id)
+            .all(&self.db.conn)
+            .await?;
+        let mut map: HashMap<Channel, Vec<Arc<Live>>> = HashMap::new();
+        for p in rows {
+            let Ok(channel) = Channel::parse(&p.channel) else {
+                continue;
+            };
+            let live = map.entry(channel).or_default();
+            match channels::build(&p, &self.settings.outbox_dir) {
+                Ok(sender) => {
+                    let rate = NonZeroU32::new(p.rate_per_sec.max(1) as u32).expect("at least 1");
+                    live.push(Arc::new(Live {
+                        sender,
+                        limiter: RateLimiter::direct(Quota::per_second(rate)),
+                        model: p,
+                    }));
+                }
+                Err(e) => tracing::warn!(provider = p.id, error = %e, "provider not usable"),
+            }
+        }
+        let mut cache = self.providers.write().await;
+        *cache = (Utc::now(), map);
+        Ok(cache.1.get(&channel).cloned())
+    }
+
+    /// Runs every channel's loop until `shutdown` turns true.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let loops: Vec<_> = Channel::ALL
+            .iter()
+            .map(|c| {
+                let w = self.clone();
+                let s = shutdown.clone();
+                let c = *c;
+                tokio::spawn(async move { w.channel_loop(c, s).await })
+            })
+            .collect();
+        for l in loops {
+            let _ = l.await;
+        }
+        match outbox::release(&self.db, &self.id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "claims given back"),
+            Err(e) => tracing::warn!(error = %e, "releasing claims failed"),
+        }
+    }
+
+    async fn channel_loop(&self, channel: Channel, mut shutdown: watch::Receiver<bool>) {
+        let poll = StdDuration::from_millis(self.settings.worker_poll_ms.max(10).into());
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let wait = if let Some(end) = self.quiet_until(channel) {
+                // Quiet hours: nothing of this channel is claimed; messages wait, none is dropped.
+                ((end - Utc::now()).to_std().unwrap_or(poll)).min(StdDuration::from_secs(60))
+            } else {
+                match self.run_once(channel).await {
+                    Ok(0) => poll,
+                    Ok(_) => StdDuration::ZERO,
+                    Err(e) => {
+                        tracing::warn!(channel = channel.code(), error = %e, "delivery round failed");
+                        poll * 4
+                    }
+                }
+            };
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Claims one batch of a channel and sees it through; returns how many were claimed.
+    /// Nothing is claimed in the channel's quiet hours: its messages wait.
+    pub async fn run_once(&self, channel: Channel) -> AppResult<usize> {
+        if self.quiet_until(channel).is_some() {
+            return Ok(0);
+        }
+        let lease = Duration::seconds(self.settings.worker_lease_secs.into());
+        let batch = outbox::claim(
+            &self.db,
+            channel,
+            &self.id,
+            self.settings.worker_batch,
+            lease,
+        )
+        .await?;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let n = batch.len();
+        let guardian_ids: Vec<i64> = batch.iter().map(|m| m.guardian_id).collect();
+        let reachable: std::collections::HashSet<i64> =
+            contacts::reachable(&self.db.conn, channel, &guardian_ids)
+                .await?
+                .into_iter()
+                .collect();
+        let configured = self.providers_for(channel).await?;
+        let to_file = configured.is_none();
+        let providers = configured.unwrap_or_default();
+        // Daily quotas: what each provider has sent today, counted up as this batch goes.
+        let mut budget: HashMap<i64, i64> = HashMap::new();
+        for p in &providers {
+            if let Some(q) = p.model.daily_quota {
+                budget.insert(
+                    p.model.id,
+                    q - outbox::sent_today(&self.db, p.model.id).await?,
+                );
+            }
+        }
+        let mut plan = Vec::with_capacity(n);
+        for m in batch {
+            if !reachable.contains(&m.guardian_id) {
+                plan.push((m, Plan::Suppress));
+                continue;
+            }
+            let chosen = providers
+                .iter()
+                .find(|p| match budget.get_mut(&p.model.id) {
+                    Some(left) if *left > 0 => {
+                        *left -= 1;
+                        true
+                    }
+                    Some(_) => false,
+                    None => true,
+                });
+            let step = match chosen {
+                Some(p) => Plan::Send(p.clone()),
+                None if to_file => Plan::Send(self.file.clone()),
+                // Providers are enabled but none could be built (a setting edited by hand):
+                // the message waits rather than going anywhere else.
+                None if providers.is_empty() => Plan::Defer {
+                    until: Utc::now() + Duration::minutes(1),
+                    reason: "no usable provider",
+                },
+                // Every provider of the channel has used its quota: wait for tomorrow.
+                None => Plan::Defer {
+                    until: self.next_local_midnight(),
+                    reason: "daily quota",
+                },
+            };
+            plan.push((m, step));
+        }
+        let concurrency = providers
+            .first()
+            .map(|p| p.model.concurrency.max(1) as usize)
+            .unwrap_or(8);
+        let outcomes: Vec<(message::Model, Outcome)> = stream::iter(plan)
+            .map(|(m, step)| async move {
+                let outcome = match step {
+                    Plan::Suppress => Outcome::Suppressed,
+                    Plan::Defer { until, reason } => Outcome::Defer { until, reason },
+                    Plan::Send(live) => self.send_one(&m, &live).await,
+                };
+                (m, outcome)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        let recorded = outbox::record(&self.db, &self.id, outcomes).await?;
+        for (m, outcome) in &recorded {
+            self.metrics.count(channel, outcome);
+            if let Outcome::Dead { failure } = outcome {
+                if failure.class.falls_back() {
+                    if let Err(e) = self.fall_back(m).await {
+                        tracing::warn!(message = m.id, error = %e, "fallback failed");
+                    }
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// The end of the channel's quiet hours if they are on now.
+    fn quiet_until(&self, channel: Channel) -> Option<chrono::DateTime<Utc>> {
+        self.quiet
+            .for_channel(channel)
+            .and_then(|q| q.ends_after(Utc::now(), self.settings.timezone))
+    }
+
+    fn next_local_midnight(&self) -> chrono::DateTime<Utc> {
+        let tz = self.settings.timezone;
+        let tomorrow = Utc::now()
+            .with_timezone(&tz)
+            .date_naive()
+            .succ_opt()
+            .expect("a next day");
+        tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc::now() + Duration::hours(24))
+    }
+
+    async fn send_one(&self, m: &message::Model, live: &Live) -> Outcome {
+        let content: Rendered = match m.content.as_deref().map(serde_json::from_str) {
+            Some(Ok(c)) => c,
+            _ => {
+                return Outcome::Dead {
+                    failure: Failure::new(super::model::ErrorClass::Content, "no content"),
+                }
+            }
+        };
+        let channel = Channel::parse(&m.channel).unwrap_or(Channel::Sms);
+        let out = Outbound {
+            message_id: m.id,
+            idempotency_key: m.idempotency_key.clone(),
+            recipient: m.recipient.clone().unwrap_or_default(),
+            language: m.language.clone(),
+            content,
+            one_click_unsubscribe: (channel == Channel::Email).then(|| {
+                unsubscribe::one_click_url(&self.settings.base(), &self.secret, m.guardian_id)
+            }),
+        };
+        live.limiter.until_ready().await;
+        let provider_id = (live.model.id != 0).then_some(live.model.id);
+        match live.sender.send(&out).await {
+            Ok(accepted) => Outcome::Sent {
+                provider_id,
+                accepted,
+            },
+            Err(failure) if failure.class.retryable() && m.attempts < m.max_attempts => {
+                let wait = super::model::backoff(
+                    m.attempts,
+                    Duration::seconds(self.settings.retry_base_secs.into()),
+                    Duration::seconds(self.settings.retry_cap_secs.into()),
+                );
+                Outcome::Retry {
+                    failure,
+                    at: Utc::now() + wait,
+                }
+            }
+            Err(failure) => Outcome::Dead { failure },
+        }
+    }
+
+    /// The next channel of the message's fallback plan, when the person can be reached there.
+    async fn fall_back(&self, m: &message::Model) -> AppResult<()> {
+        let plan: Vec<FallbackStep> = match &m.fallback_plan {
+            Some(p) => serde_json::from_str(p).unwrap_or_default(),
+            None => return Ok(()),
+        };
+        let Some((step, rest)) = plan.split_first() else {
+            return Ok(());
+        };
+        if contacts::reachable(&self.db.conn, step.channel, &[m.guardian_id])
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        let key = format!("{}|fallback:{}", m.idempotency_key, step.channel.code());
+        let base = self.settings.base();
+        let composer = Composer {
+            i18n: &self.i18n,
+            base_url: &base,
+            secret: &self.secret,
+            track_opens: self.settings.track_opens,
+        };
+        let Some(c) = composer
+            .compose(
+                &self.db.conn,
+                m.guardian_id,
+                step.template_id,
+                step.template_version,
+                &key,
+                true,
+            )
+            .await?
+        else {
+            return Ok(());
+        };
+        let students: Vec<i64> = super::entity::message_student::Entity::find()
+            .filter(super::entity::message_student::Column::MessageId.eq(m.id))
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .map(|l| l.student_id)
+            .collect();
+        let tx = self.db.begin_write().await?;
+        let ids = outbox::enqueue(
+            &*tx,
+            vec![NewMessage {
+                idempotency_key: key,
+                source_kind: crate::delivery::outbox::source::ALL
+                    .iter()
+                    .find(|s| **s == m.source_kind)
+                    .copied()
+                    .unwrap_or(outbox::source::MANUAL),
+                source_id: m.source_id,
+                campaign_id: m.campaign_id,
+                school_id: m.school_id,
+                guardian_id: m.guardian_id,
+                channel: step.channel,
+                template_id: Some(step.template_id),
+                template_version: Some(step.template_version),
+                language: Lang::parse(&m.language).unwrap_or(c.language),
+                recipient: c.recipient,
+                content: c.content,
+                student_ids: students,
+                fallback: rest.to_vec(),
+                fallback_of: Some(m.id),
+                not_before: Utc::now(),
+                max_attempts: self.settings.max_attempts as i32,
+            }],
+        )
+        .await?;
+        if let Some(new_id) = ids.first() {
+            super::entity::event::Entity::insert(outbox::event_model(
+                m.id,
+                super::model::EventKind::Fallback,
+                Some(json!({"to": step.channel.code(), "message_id": new_id})),
+                Utc::now(),
+            ))
+            .exec(&*tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
