@@ -12,7 +12,7 @@ use super::entity::message;
 use super::outbox::Outcome;
 use crate::auth::secrets::constant_time_eq;
 use crate::contacts::fields::Channel;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::web::state::AppState;
 
 const OUTCOMES: [&str; 5] = ["sent", "retry", "dead", "suppressed", "deferred"];
@@ -53,7 +53,10 @@ async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> AppResult<Http
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !constant_time_eq(given, token) {
-            return Err(AppError::Unauthenticated);
+            // A scraper, not a person: a plain 401 rather than the login page.
+            return Ok(HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .finish());
         }
     }
     let mut out = String::new();

@@ -104,8 +104,9 @@ fn classify(e: &lettre::transport::smtp::Error) -> Failure {
     if e.is_timeout() {
         Failure::new(ErrorClass::Timeout, "SMTP timeout")
     } else if e.is_permanent() {
-        // 5xx: mailbox unknown, rejected. An address problem for 550/553, otherwise the content.
-        let class = if code.starts_with("55") {
+        // 5xx: an address problem for 550 (no such mailbox), 551 (not local) and 553 (name not
+        // allowed); otherwise refused for another reason (policy, content, size).
+        let class = if matches!(code.as_str(), "550" | "551" | "553") {
             ErrorClass::InvalidRecipient
         } else {
             ErrorClass::SmtpPermanent
