@@ -225,7 +225,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             worker_enabled: true,
-            worker_batch: 200,
+            worker_batch: 500,
             worker_lease_secs: 300,
             worker_poll_ms: 500,
             max_attempts: 8,

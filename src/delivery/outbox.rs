@@ -185,8 +185,8 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
     Ok(ids)
 }
 
-/// Claims up to `limit` due messages of one channel for `worker`, for `lease`. Expired
-/// claims of crashed workers count as due.
+/// Claims up to `limit` due messages of one channel for `worker`, for `lease`: first claims of
+/// crashed workers whose lease ran out, then due messages, oldest first.
 pub async fn claim(
     db: &Db,
     channel: Channel,
@@ -194,40 +194,69 @@ pub async fn claim(
     limit: u32,
     lease: Duration,
 ) -> AppResult<Vec<message::Model>> {
+    let mut claimed = claim_where(
+        db,
+        channel,
+        worker,
+        limit,
+        lease,
+        "status = 'sending' AND lease_until < {now}",
+        "lease_until",
+    )
+    .await?;
+    let left = limit.saturating_sub(claimed.len() as u32);
+    if left > 0 {
+        claimed.extend(
+            claim_where(
+                db,
+                channel,
+                worker,
+                left,
+                lease,
+                "status IN ('queued', 'retrying') AND next_attempt_at <= {now}",
+                "next_attempt_at",
+            )
+            .await?,
+        );
+    }
+    Ok(claimed)
+}
+
+/// One claim statement: `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED])
+/// RETURNING *`. `due` must match a partial index's predicate (see the migration) so the
+/// sub-select reads only waiting rows.
+async fn claim_where(
+    db: &Db,
+    channel: Channel,
+    worker: &str,
+    limit: u32,
+    lease: Duration,
+    due: &str,
+    order: &str,
+) -> AppResult<Vec<message::Model>> {
     let now = Utc::now();
     let backend = db.backend();
-    let lock = if backend == DbBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let (p, q) = match backend {
-        DbBackend::Postgres => ("$", true),
-        _ => ("?", false),
-    };
-    let ph = |n: usize| if q { format!("{p}{n}") } else { p.to_string() };
+    let pg = backend == DbBackend::Postgres;
+    let ph = |n: usize| if pg { format!("${n}") } else { format!("?{n}") };
     let sql = format!(
         "UPDATE messages SET status = 'sending', lease_until = {lease_at}, leased_by = {who}, \
-         attempts = attempts + 1, updated_at = {now1} \
-         WHERE id IN (SELECT id FROM messages WHERE channel = {ch} AND \
-           ((status IN ('queued', 'retrying') AND next_attempt_at <= {now2}) OR (status = 'sending' AND lease_until < {now3})) \
-           ORDER BY next_attempt_at LIMIT {lim} {lock}) \
+         attempts = attempts + 1, updated_at = {now} \
+         WHERE id IN (SELECT id FROM messages WHERE channel = {ch} AND {due} \
+           ORDER BY {order} LIMIT {lim} {lock}) \
          RETURNING *",
         lease_at = ph(1),
         who = ph(2),
-        now1 = ph(3),
+        now = ph(3),
         ch = ph(4),
-        now2 = ph(5),
-        now3 = ph(6),
-        lim = ph(7),
+        lim = ph(5),
+        due = due.replace("{now}", &ph(3)),
+        lock = if pg { "FOR UPDATE SKIP LOCKED" } else { "" },
     );
     let values: Vec<Value> = vec![
         (now + lease).into(),
         worker.into(),
         now.into(),
         channel.code().into(),
-        now.into(),
-        now.into(),
         i64::from(limit).into(),
     ];
     let rows = db
@@ -275,7 +304,33 @@ pub async fn record(
     let mut events = Vec::new();
     let mut usage_by_provider: HashMap<i64, i64> = HashMap::new();
     let mut recorded = Vec::new();
-    for (m, outcome) in outcomes {
+    // Sends, the bulk of every batch, are recorded by one statement per chunk.
+    let (sent, others): (Vec<_>, Vec<_>) = outcomes
+        .into_iter()
+        .partition(|(_, o)| matches!(o, Outcome::Sent { .. }));
+    for chunk in sent.chunks(500) {
+        let ids = record_sent(&*tx, worker, chunk, now).await?;
+        for (m, outcome) in chunk {
+            if !ids.contains(&m.id) {
+                continue;
+            }
+            if let Outcome::Sent {
+                provider_id: Some(p),
+                ..
+            } = outcome
+            {
+                *usage_by_provider.entry(*p).or_default() += 1;
+            }
+            events.push(event_model(
+                m.id,
+                EventKind::Sent,
+                Some(json!({"attempt": m.attempts})),
+                now,
+            ));
+            recorded.push((m.clone(), outcome.clone()));
+        }
+    }
+    for (m, outcome) in others {
         let mine = message::Column::Id
             .eq(m.id)
             .and(message::Column::Status.eq(Status::Sending.code()))
@@ -412,6 +467,66 @@ pub async fn record(
     }
     tx.commit().await?;
     Ok(recorded)
+}
+
+/// Marks sent, in one statement, those of `chunk` this worker still holds; returns their ids.
+/// `WITH v AS (VALUES …) UPDATE … FROM v` reads the same on PostgreSQL and SQLite (3.33+).
+async fn record_sent<C: ConnectionTrait>(
+    conn: &C,
+    worker: &str,
+    chunk: &[(message::Model, Outcome)],
+    now: DateTime<Utc>,
+) -> AppResult<std::collections::HashSet<i64>> {
+    let backend = conn.get_database_backend();
+    let pg = backend == DbBackend::Postgres;
+    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3 + 2);
+    // Adds a value and returns its placeholder.
+    let mut bind = |v: Value| {
+        values.push(v);
+        // Numbered, because `at` is used twice.
+        if pg {
+            format!("${}", values.len())
+        } else {
+            format!("?{}", values.len())
+        }
+    };
+    let mut rows = Vec::with_capacity(chunk.len());
+    for (m, outcome) in chunk {
+        let Outcome::Sent {
+            provider_id,
+            accepted,
+        } = outcome
+        else {
+            continue;
+        };
+        let a = bind(m.id.into());
+        let b = bind((*provider_id).into());
+        let c = bind(accepted.provider_message_id.clone().into());
+        rows.push(format!(
+            "(CAST({a} AS BIGINT), CAST({b} AS BIGINT), CAST({c} AS TEXT))"
+        ));
+    }
+    if rows.is_empty() {
+        return Ok(Default::default());
+    }
+    let at = bind(now.into());
+    let who = bind(worker.into());
+    let sql = format!(
+        "WITH v (id, provider_id, provider_message_id) AS (VALUES {rows}) \
+         UPDATE messages SET status = 'sent', sent_at = {at}, updated_at = {at}, \
+           lease_until = NULL, leased_by = NULL, error_class = NULL, last_error = NULL, \
+           provider_id = v.provider_id, provider_message_id = v.provider_message_id \
+         FROM v WHERE messages.id = v.id AND messages.status = 'sending' \
+           AND messages.leased_by = {who} \
+         RETURNING messages.id",
+        rows = rows.join(", ")
+    );
+    let done = conn
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    done.iter()
+        .map(|r| r.try_get_by_index::<i64>(0).map_err(Into::into))
+        .collect()
 }
 
 /// Gives a worker's unfinished claims back to the queue (on shutdown), without counting the

@@ -37,6 +37,20 @@ struct Live {
     limiter: DefaultDirectRateLimiter,
 }
 
+/// A batch's outcomes being written.
+type Recording = tokio::task::JoinHandle<AppResult<()>>;
+
+/// Waits for a batch being recorded, if any.
+async fn finish(recording: Option<Recording>) {
+    if let Some(r) = recording {
+        match r.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "recording a batch failed"),
+            Err(e) => tracing::warn!(error = %e, "recording a batch panicked"),
+        }
+    }
+}
+
 /// What a round does with one claimed message.
 enum Plan {
     Send(Arc<Live>),
@@ -170,19 +184,30 @@ impl Worker {
         }
     }
 
-    async fn channel_loop(&self, channel: Channel, mut shutdown: watch::Receiver<bool>) {
+    /// One channel's loop. Recording a batch overlaps with claiming and sending the next one
+    /// (at most one batch is being recorded at a time), so the provider is kept busy.
+    async fn channel_loop(self: Arc<Self>, channel: Channel, mut shutdown: watch::Receiver<bool>) {
         let poll = StdDuration::from_millis(self.settings.worker_poll_ms.max(10).into());
+        let mut recording: Option<Recording> = None;
         loop {
             if *shutdown.borrow() {
-                return;
+                break;
             }
             let wait = if let Some(end) = self.quiet_until(channel) {
                 // Quiet hours: nothing of this channel is claimed; messages wait, none is dropped.
                 ((end - Utc::now()).to_std().unwrap_or(poll)).min(StdDuration::from_secs(60))
             } else {
-                match self.run_once(channel).await {
-                    Ok(0) => poll,
-                    Ok(_) => StdDuration::ZERO,
+                match self.claim_and_send(channel, &mut recording).await {
+                    Ok(None) => poll,
+                    Ok(Some(outcomes)) => {
+                        finish(recording.take()).await;
+                        let me = self.clone();
+                        recording =
+                            Some(tokio::spawn(
+                                async move { me.record(channel, outcomes).await },
+                            ));
+                        StdDuration::ZERO
+                    }
                     Err(e) => {
                         tracing::warn!(channel = channel.code(), error = %e, "delivery round failed");
                         poll * 4
@@ -190,12 +215,14 @@ impl Worker {
                 }
             };
             if !wait.is_zero() {
+                finish(recording.take()).await;
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => {}
                 }
             }
         }
+        finish(recording).await;
     }
 
     /// Claims one batch of a channel and sees it through; returns how many were claimed.
@@ -204,6 +231,23 @@ impl Worker {
         if self.quiet_until(channel).is_some() {
             return Ok(0);
         }
+        match self.claim_and_send(channel, &mut None).await? {
+            None => Ok(0),
+            Some(outcomes) => {
+                let n = outcomes.len();
+                self.record(channel, outcomes).await?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Claims a batch and sends it; the outcomes are still to be recorded. A batch being
+    /// recorded (`pending`) is waited for first when a provider counts a daily quota.
+    async fn claim_and_send(
+        &self,
+        channel: Channel,
+        pending: &mut Option<Recording>,
+    ) -> AppResult<Option<Vec<(message::Model, Outcome)>>> {
         let lease = Duration::seconds(self.settings.worker_lease_secs.into());
         let batch = outbox::claim(
             &self.db,
@@ -214,7 +258,7 @@ impl Worker {
         )
         .await?;
         if batch.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let n = batch.len();
         let guardian_ids: Vec<i64> = batch.iter().map(|m| m.guardian_id).collect();
@@ -228,6 +272,9 @@ impl Worker {
         let providers = configured.unwrap_or_default();
         // Daily quotas: what each provider has sent today, counted up as this batch goes.
         let mut budget: HashMap<i64, i64> = HashMap::new();
+        if providers.iter().any(|p| p.model.daily_quota.is_some()) {
+            finish(pending.take()).await;
+        }
         for p in &providers {
             if let Some(q) = p.model.daily_quota {
                 budget.insert(
@@ -285,6 +332,15 @@ impl Worker {
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        Ok(Some(outcomes))
+    }
+
+    /// Records a batch's outcomes, counts them, and queues fallbacks for the dead.
+    async fn record(
+        &self,
+        channel: Channel,
+        outcomes: Vec<(message::Model, Outcome)>,
+    ) -> AppResult<()> {
         let recorded = outbox::record(&self.db, &self.id, outcomes).await?;
         for (m, outcome) in &recorded {
             self.metrics.count(channel, outcome);
@@ -296,7 +352,7 @@ impl Worker {
                 }
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     /// The end of the channel's quiet hours if they are on now.
