@@ -146,6 +146,7 @@ async fn withdraw(
             .exec(&*tx)
             .await?;
     }
+    crate::delivery::outbox::note_unsubscribe(&*tx, g.id, channel, &channels).await?;
     audit::record_as(
         &*tx,
         None,

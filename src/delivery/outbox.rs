@@ -653,3 +653,36 @@ pub async fn purge_content(db: &Db, retention_days: u32) -> AppResult<u64> {
         .await?;
     Ok(res.rows_affected)
 }
+
+/// An unsubscribe, as an event of the latest message the guardian received on the link's
+/// channel (the one it most likely came from), so funnels can count it.
+pub async fn note_unsubscribe<C: ConnectionTrait>(
+    conn: &C,
+    guardian_id: i64,
+    channel: Channel,
+    withdrawn: &[Channel],
+) -> AppResult<()> {
+    use sea_orm::QueryOrder;
+    let latest = message::Entity::find()
+        .filter(message::Column::GuardianId.eq(guardian_id))
+        .filter(message::Column::Channel.eq(channel.code()))
+        .filter(message::Column::Status.is_in([
+            Status::Sent.code(),
+            Status::Delivered.code(),
+            Status::Read.code(),
+        ]))
+        .order_by_desc(message::Column::Id)
+        .one(conn)
+        .await?;
+    if let Some(m) = latest {
+        event::Entity::insert(event_model(
+            m.id,
+            EventKind::Unsubscribed,
+            Some(json!({"channels": withdrawn.iter().map(|c| c.code()).collect::<Vec<_>>()})),
+            Utc::now(),
+        ))
+        .exec(conn)
+        .await?;
+    }
+    Ok(())
+}

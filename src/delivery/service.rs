@@ -253,6 +253,8 @@ pub struct Funnel {
     pub read: u64,
     pub opened: u64,
     pub clicked: u64,
+    /// Unsubscribes attributed to these messages.
+    pub unsubscribed: u64,
     pub failed: u64,
     pub dead: u64,
     pub suppressed: u64,
@@ -284,7 +286,13 @@ pub async fn funnel(db: &Db, actor: &Actor, f: &MessageFilter) -> AppResult<Funn
         .column(event::Column::Kind)
         .column_as(Expr::col(event::Column::MessageId).count_distinct(), "n")
         .filter(event::Column::MessageId.in_subquery(ids_query))
-        .filter(event::Column::Kind.is_in(["opened", "clicked", "failed", "bounced"]))
+        .filter(event::Column::Kind.is_in([
+            "opened",
+            "clicked",
+            "unsubscribed",
+            "failed",
+            "bounced",
+        ]))
         .group_by(event::Column::Kind)
         .into_tuple()
         .all(&db.conn)
@@ -315,6 +323,7 @@ pub async fn funnel(db: &Db, actor: &Actor, f: &MessageFilter) -> AppResult<Funn
         read: get(Status::Read),
         opened: ev.get("opened").copied().unwrap_or(0),
         clicked: ev.get("clicked").copied().unwrap_or(0),
+        unsubscribed: ev.get("unsubscribed").copied().unwrap_or(0),
         failed: ev.get("failed").copied().unwrap_or(0) + ev.get("bounced").copied().unwrap_or(0),
         dead: get(Status::Dead),
         suppressed: get(Status::Suppressed),

@@ -338,6 +338,60 @@ async fn email_goes_through_a_real_smtp_server_with_vietnamese_intact() {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.contains(&"opened"), "{kinds:?}");
+
+    // The mail client's one-click unsubscribe: recorded against this message, and the parent is
+    // not reachable by e-mail any more.
+    let url = unsubscribe
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(env.funnel("").await["unsubscribed"], 1);
+    assert!(env.events(id).await.contains(&"unsubscribed".to_string()));
+    let r = env
+        .app
+        .api(&env.token, Method::POST, "/api/v1/messages")
+        .json(&json!({"guardian_id": env.binh, "template_id": tpl}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+}
+
+#[tokio::test]
+async fn open_tracking_can_be_switched_off() {
+    let env = setup_with(|s| s.track_opens = false).await;
+    let tpl = env.template("email", "deadline_reminder").await;
+    let id = env.queue(env.binh, tpl, &[], "no-pixel").await;
+    let m = env.message(id).await;
+    let content: Value = serde_json::from_str(m.content.as_deref().unwrap()).unwrap();
+    let html = content["html"].as_str().unwrap();
+    assert!(!html.contains("/o/"), "{html}");
+    // A pixel of a message sent while tracking was on counts nothing now.
+    let pixel = hi_outreach::delivery::tracking::open_pixel_url(
+        &env.app.address,
+        env.app.state.secret(),
+        &m.idempotency_key,
+    );
+    assert_eq!(
+        env.app
+            .client
+            .get(&pixel)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert!(!env.events(id).await.contains(&"opened".to_string()));
 }
 
 #[tokio::test]

@@ -393,6 +393,7 @@ message-events = History
 funnel-total = Total
 funnel-opened = Opened
 funnel-clicked = Clicked
+funnel-unsubscribed = Unsubscribed
 status-queued = Queued
 status-sending = Sending
 status-sent = Sent

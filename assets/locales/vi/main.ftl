@@ -387,6 +387,7 @@ message-events = Diễn biến
 funnel-total = Tổng số
 funnel-opened = Đã mở
 funnel-clicked = Đã bấm liên kết
+funnel-unsubscribed = Hủy nhận tin
 status-queued = Chờ gửi
 status-sending = Đang gửi
 status-sent = Đã gửi
