@@ -396,7 +396,9 @@ async fn platform(
         }),
     })
     .unwrap();
-    providers::create(&db, &Actor::cli(), &draft).await.unwrap();
+    providers::create(&db, &Actor::cli(), &draft, settings.timezone)
+        .await
+        .unwrap();
 
     let tpl = template::Entity::find()
         .filter(template::Column::Channel.eq(channel.code()))

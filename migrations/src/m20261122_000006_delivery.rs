@@ -107,7 +107,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Messages::MaxAttempts).integer().not_null())
                     .col(at(Messages::NextAttemptAt, false))
                     .col(at(Messages::LeaseUntil, true))
-                    .col(text(Messages::LeasedBy, 64, true))
+                    .col(text(Messages::LeasedBy, 200, true))
                     .col(text(Messages::ErrorClass, 32, true))
                     .col(text(Messages::LastError, 500, true))
                     .col(text(Messages::ProviderMessageId, 200, true))

@@ -127,7 +127,7 @@ pub async fn send(
     responses((status = 200, body = Vec<ProviderView>), (status = 403, description = "Admins only")),
     security(("bearer" = [])))]
 pub async fn list_providers(state: web::Data<AppState>, actor: Actor) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(providers::list(&state.db, &actor).await?))
+    Ok(HttpResponse::Ok().json(providers::list(&state.db, &actor, state.tz()).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "delivery",
@@ -139,7 +139,7 @@ pub async fn get_provider(
     actor: Actor,
     path: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(providers::get(&state.db, &actor, *path).await?))
+    Ok(HttpResponse::Ok().json(providers::get(&state.db, &actor, *path, state.tz()).await?))
 }
 
 /// Adds a provider; its settings are checked by building the channel.
@@ -152,7 +152,10 @@ pub async fn create_provider(
     actor: Actor,
     body: Json<ProviderDraft>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Created().json(providers::create(&state.db, &actor, &body).await?))
+    Ok(
+        HttpResponse::Created()
+            .json(providers::create(&state.db, &actor, &body, state.tz()).await?),
+    )
 }
 
 /// Changes a provider; credentials left out are kept.
@@ -166,5 +169,6 @@ pub async fn update_provider(
     path: web::Path<i64>,
     body: Json<ProviderDraft>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(providers::update(&state.db, &actor, *path, &body).await?))
+    Ok(HttpResponse::Ok()
+        .json(providers::update(&state.db, &actor, *path, &body, state.tz()).await?))
 }

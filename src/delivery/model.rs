@@ -170,10 +170,20 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(class: ErrorClass, detail: impl Into<String>) -> Self {
-        let mut detail: String = detail.into();
-        detail.truncate(480);
-        Self { class, detail }
+        Self {
+            class,
+            detail: clip(&detail.into(), 480),
+        }
     }
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
 }
 
 /// What a provider said when it took a message.

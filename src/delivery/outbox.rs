@@ -298,6 +298,7 @@ pub async fn record(
     db: &Db,
     worker: &str,
     outcomes: Vec<(message::Model, Outcome)>,
+    tz: chrono_tz::Tz,
 ) -> AppResult<Vec<(message::Model, Outcome)>> {
     let now = Utc::now();
     let tx = db.begin_write().await?;
@@ -357,7 +358,12 @@ pub async fn record(
                     .col_expr(message::Column::ProviderId, Expr::value(*provider_id))
                     .col_expr(
                         message::Column::ProviderMessageId,
-                        Expr::value(accepted.provider_message_id.clone()),
+                        Expr::value(
+                            accepted
+                                .provider_message_id
+                                .as_deref()
+                                .map(|id| super::model::clip(id, 200)),
+                        ),
                     )
                     .col_expr(
                         message::Column::ErrorClass,
@@ -447,7 +453,7 @@ pub async fn record(
             .exec(&*tx)
             .await?;
     }
-    let today = now.date_naive();
+    let today = local_day(tz);
     for (provider_id, n) in usage_by_provider {
         usage::Entity::insert(usage::ActiveModel {
             provider_id: Set(provider_id),
@@ -501,7 +507,13 @@ async fn record_sent<C: ConnectionTrait>(
         };
         let a = bind(m.id.into());
         let b = bind((*provider_id).into());
-        let c = bind(accepted.provider_message_id.clone().into());
+        let c = bind(
+            accepted
+                .provider_message_id
+                .as_deref()
+                .map(|id| super::model::clip(id, 200))
+                .into(),
+        );
         rows.push(format!(
             "(CAST({a} AS BIGINT), CAST({b} AS BIGINT), CAST({c} AS TEXT))"
         ));
@@ -553,15 +565,18 @@ pub async fn release(db: &Db, worker: &str) -> AppResult<u64> {
     Ok(res.rows_affected)
 }
 
-/// Messages sent today by a provider (for its daily quota).
-pub async fn sent_today(db: &Db, provider_id: i64) -> AppResult<i64> {
-    Ok(
-        usage::Entity::find_by_id((provider_id, Utc::now().date_naive()))
-            .one(&db.conn)
-            .await?
-            .map(|u| u.sent)
-            .unwrap_or(0),
-    )
+/// The day in the platform's time zone: quotas reset at local midnight.
+pub fn local_day(tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
+/// Messages sent today (local day) by a provider, for its daily quota.
+pub async fn sent_today(db: &Db, provider_id: i64, tz: chrono_tz::Tz) -> AppResult<i64> {
+    Ok(usage::Entity::find_by_id((provider_id, local_day(tz)))
+        .one(&db.conn)
+        .await?
+        .map(|u| u.sent)
+        .unwrap_or(0))
 }
 
 /// Cancels messages not yet sent (queued or retrying) that match `filter`; returns how many.

@@ -70,7 +70,7 @@ async fn detail(
 }
 
 async fn providers_list(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
-    let list = providers::list(&state.db, ctx.actor()?).await?;
+    let list = providers::list(&state.db, ctx.actor()?, state.tz()).await?;
     state.page(
         &ctx,
         "delivery/providers",
@@ -188,7 +188,7 @@ async fn provider_create(
     let actor = ctx.actor()?;
     actor.require_admin()?;
     let result = match form.draft() {
-        Ok(d) => providers::create(&state.db, actor, &d).await,
+        Ok(d) => providers::create(&state.db, actor, &d, state.tz()).await,
         Err(e) => Err(e),
     };
     match result {
@@ -208,7 +208,7 @@ async fn provider_edit(
     ctx: RequestCtx,
     path: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    let p = providers::get(&state.db, ctx.actor()?, path.into_inner()).await?;
+    let p = providers::get(&state.db, ctx.actor()?, path.into_inner(), state.tz()).await?;
     let form = json!({"name": p.name, "channel": p.channel, "kind": p.kind, "enabled": p.enabled, "priority": p.priority.to_string(),
         "base_url": p.base_url, "settings": serde_json::to_string_pretty(&p.settings).unwrap_or_default(),
         "timeout_ms": p.timeout_ms.to_string(), "rate_per_sec": p.rate_per_sec.to_string(),
@@ -228,7 +228,7 @@ async fn provider_update(
     actor.require_admin()?;
     let id = path.into_inner();
     let result = match form.draft() {
-        Ok(d) => providers::update(&state.db, actor, id, &d).await,
+        Ok(d) => providers::update(&state.db, actor, id, &d, state.tz()).await,
         Err(e) => Err(e),
     };
     match result {
@@ -237,7 +237,7 @@ async fn provider_update(
         ))),
         Err(AppError::Invalid(e)) => {
             let mut data = form_data(echo(&form));
-            data["provider"] = json!(providers::get(&state.db, actor, id).await?);
+            data["provider"] = json!(providers::get(&state.db, actor, id, state.tz()).await?);
             state.form_errors(&ctx, "delivery/provider", data, &e)
         }
         Err(e) => Err(e),

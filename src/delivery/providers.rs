@@ -1,6 +1,7 @@
 //! Provider settings (admins only). Credentials are write-only: after saving they are never
 //! shown again, nor logged, nor written to the audit log — only which keys are set.
 use chrono::Utc;
+use chrono_tz::Tz;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -97,9 +98,9 @@ fn secret_names(raw: &str) -> Vec<String> {
     keys
 }
 
-async fn view(db: &Db, p: provider::Model) -> AppResult<ProviderView> {
+async fn view(db: &Db, p: provider::Model, tz: Tz) -> AppResult<ProviderView> {
     Ok(ProviderView {
-        sent_today: outbox::sent_today(db, p.id).await?,
+        sent_today: outbox::sent_today(db, p.id, tz).await?,
         receipt_path: format!("/hooks/receipts/{}", p.id),
         credentials_set: secret_names(&p.credentials),
         settings: serde_json::from_str(&p.settings).unwrap_or_default(),
@@ -117,7 +118,7 @@ async fn view(db: &Db, p: provider::Model) -> AppResult<ProviderView> {
     })
 }
 
-pub async fn list(db: &Db, actor: &Actor) -> AppResult<Vec<ProviderView>> {
+pub async fn list(db: &Db, actor: &Actor, tz: Tz) -> AppResult<Vec<ProviderView>> {
     actor.require_admin()?;
     let rows = provider::Entity::find()
         .order_by_asc(provider::Column::Channel)
@@ -126,18 +127,18 @@ pub async fn list(db: &Db, actor: &Actor) -> AppResult<Vec<ProviderView>> {
         .await?;
     let mut out = Vec::new();
     for p in rows {
-        out.push(view(db, p).await?);
+        out.push(view(db, p, tz).await?);
     }
     Ok(out)
 }
 
-pub async fn get(db: &Db, actor: &Actor, id: i64) -> AppResult<ProviderView> {
+pub async fn get(db: &Db, actor: &Actor, id: i64, tz: Tz) -> AppResult<ProviderView> {
     actor.require_admin()?;
     let p = provider::Entity::find_by_id(id)
         .one(&db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    view(db, p).await
+    view(db, p, tz).await
 }
 
 fn object(v: &Value, field: &str, errors: &mut FieldErrors) -> Map<String, Value> {
@@ -253,7 +254,12 @@ fn audit_view(m: &provider::Model) -> Value {
     })
 }
 
-pub async fn create(db: &Db, actor: &Actor, draft: &ProviderDraft) -> AppResult<ProviderView> {
+pub async fn create(
+    db: &Db,
+    actor: &Actor,
+    draft: &ProviderDraft,
+    tz: Tz,
+) -> AppResult<ProviderView> {
     actor.require_admin()?;
     let m = check(draft, None)?;
     let tx = db.begin_write().await?;
@@ -286,7 +292,7 @@ pub async fn create(db: &Db, actor: &Actor, draft: &ProviderDraft) -> AppResult<
     )
     .await?;
     tx.commit().await?;
-    view(db, saved).await
+    view(db, saved, tz).await
 }
 
 pub async fn update(
@@ -294,6 +300,7 @@ pub async fn update(
     actor: &Actor,
     id: i64,
     draft: &ProviderDraft,
+    tz: Tz,
 ) -> AppResult<ProviderView> {
     actor.require_admin()?;
     let tx = db.begin_write().await?;
@@ -328,7 +335,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    view(db, saved).await
+    view(db, saved, tz).await
 }
 
 /// The enabled providers of a channel exist (else the outbox folder is used).

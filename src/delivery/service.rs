@@ -395,6 +395,17 @@ async fn pin(db: &Db, template_id: i64, field: &str) -> AppResult<(Channel, i32)
     ))
 }
 
+async fn existing_message(db: &Db, key: &str) -> AppResult<Option<SendResponse>> {
+    Ok(message::Entity::find()
+        .filter(message::Column::IdempotencyKey.eq(key))
+        .one(&db.conn)
+        .await?
+        .map(|m| SendResponse {
+            message_id: m.id,
+            created: false,
+        }))
+}
+
 /// Queues one message (staff and admins; the guardian must be in scope). `idempotency` (the
 /// client's Idempotency-Key) makes a repeated request return the message already queued.
 pub async fn send_one(
@@ -426,22 +437,19 @@ pub async fn send_one(
             Msg::new("error-not-reachable").arg("channel", channel.code()),
         )));
     }
-    let key = match idempotency
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 100)
-    {
+    let key = match idempotency.map(str::trim).filter(|k| !k.is_empty()) {
+        // A key cut short would quietly stop protecting the client's retries: refuse it.
+        Some(k) if k.len() > 100 => {
+            return Err(AppError::invalid(
+                "Idempotency-Key",
+                Msg::new("error-too-long").arg("max", 100),
+            ))
+        }
         Some(k) => format!("manual:{}:{k}", actor.user_id.unwrap_or(0)),
         None => format!("manual:{}", uuid::Uuid::new_v4().simple()),
     };
-    if let Some(existing) = message::Entity::find()
-        .filter(message::Column::IdempotencyKey.eq(&key))
-        .one(&db.conn)
-        .await?
-    {
-        return Ok(SendResponse {
-            message_id: existing.id,
-            created: false,
-        });
+    if let Some(existing) = existing_message(db, &key).await? {
+        return Ok(existing);
     }
     let Some(c) = composer
         .compose(
@@ -459,6 +467,8 @@ pub async fn send_one(
             Msg::new("error-not-reachable").arg("channel", channel.code()),
         ));
     };
+    // The children the sender may see: the message is filed under their school, so it stays
+    // within the sender's scope and out of other schools' logs.
     let students: Vec<student::Model> = student::Entity::find()
         .filter(
             student::Column::Id.in_subquery(
@@ -469,13 +479,15 @@ pub async fn send_one(
                     .to_owned(),
             ),
         )
+        .filter(contacts::student_scope(actor))
+        .order_by_asc(student::Column::Id)
         .all(&db.conn)
         .await?;
     let tx = db.begin_write().await?;
     let ids = outbox::enqueue(
         &*tx,
         vec![NewMessage {
-            idempotency_key: key,
+            idempotency_key: key.clone(),
             source_kind: source::MANUAL,
             source_id: None,
             campaign_id: None,
@@ -495,9 +507,13 @@ pub async fn send_one(
         }],
     )
     .await?;
-    let id = *ids
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("the message was not queued"))?;
+    let Some(id) = ids.first().copied() else {
+        // A request with the same key won the race: answer with its message.
+        drop(tx);
+        return existing_message(db, &key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the message was not queued").into());
+    };
     audit::record(
         &*tx,
         actor,

@@ -141,7 +141,8 @@ pub struct Receipt {
     pub provider_message_id: String,
     /// `delivered`, `read`, `failed` or `bounced`.
     pub status: String,
-    /// The provider's id for this event; a receipt posted twice counts once.
+    /// The provider's id for this event; a receipt posted twice counts once (without it, one
+    /// receipt per message and status counts).
     pub event_id: Option<String>,
     pub at: Option<DateTime<Utc>>,
 }
@@ -210,7 +211,14 @@ async fn receipt(
         kind: Set(kind.code().to_string()),
         at: Set(at),
         detail: Set(Some(json!({"provider_id": provider_id}).to_string())),
-        external_id: Set(r.event_id.map(|e| format!("{provider_id}:{e}"))),
+        // Replays count once: by the provider's event id, or without one, by message and status.
+        external_id: Set(Some(format!(
+            "{provider_id}:{}",
+            super::channels::short_key(
+                &r.event_id
+                    .unwrap_or_else(|| format!("{}\u{0}{}", r.status, r.provider_message_id))
+            )
+        ))),
         ..Default::default()
     })
     .on_conflict(

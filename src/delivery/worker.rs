@@ -23,6 +23,7 @@ use super::metrics::Metrics;
 use super::model::{Failure, QuietPolicy};
 use super::outbox::{self, FallbackStep, NewMessage, Outcome};
 use crate::config::Settings;
+use crate::contacts::entity::guardian;
 use crate::contacts::fields::Channel;
 use crate::contacts::{service as contacts, unsubscribe};
 use crate::db::Db;
@@ -125,8 +126,9 @@ impl Worker {
 
     /// The usable enabled providers for a channel, by priority, re-read from the database
     /// every half minute so edits on the admin page take effect without a restart. None when
-    /// the channel has no provider enabled at all (then the file channel takes its messages);
-    /// an empty list when it has some but none can be built (then messages wait).
+    /// the channel has no provider at all (then the file channel takes its messages); an empty
+    /// list when its providers are all disabled or cannot be built (then messages wait: turning
+    /// a provider off for a while must not send its messages to the folder).
     async fn providers_for(&self, channel: Channel) -> AppResult<Option<Vec<Arc<Live>>>> {
         {
             let cache = self.providers.read().await;
@@ -135,7 +137,6 @@ impl Worker {
             }
         }
         let rows = provider::Entity::find()
-            .filter(provider::Column::Enabled.eq(true))
             .order_by_asc(provider::Column::Priority)
             .order_by_asc(provider::Column::Id)
             .all(&self.db.conn)
@@ -146,6 +147,9 @@ impl Worker {
                 continue;
             };
             let live = map.entry(channel).or_default();
+            if !p.enabled {
+                continue;
+            }
             match channels::build(&p, &self.settings.outbox_dir) {
                 Ok(sender) => {
                     let rate = NonZeroU32::new(p.rate_per_sec.max(1) as u32).expect("at least 1");
@@ -279,16 +283,29 @@ impl Worker {
             if let Some(q) = p.model.daily_quota {
                 budget.insert(
                     p.model.id,
-                    q - outbox::sent_today(&self.db, p.model.id).await?,
+                    q - outbox::sent_today(&self.db, p.model.id, self.settings.timezone).await?,
                 );
             }
         }
+        // Addresses as they are now: a number corrected since the message was queued must not
+        // receive it at the old one.
+        let addresses: HashMap<i64, String> = guardian::Entity::find()
+            .filter(guardian::Column::Id.is_in(reachable.iter().copied().collect::<Vec<_>>()))
+            .all(&self.db.conn)
+            .await?
+            .into_iter()
+            .filter_map(|g| super::compose::address(&g, channel).map(|a| (g.id, a)))
+            .collect();
         let mut plan = Vec::with_capacity(n);
-        for m in batch {
-            if !reachable.contains(&m.guardian_id) {
+        for mut m in batch {
+            let Some(address) = addresses
+                .get(&m.guardian_id)
+                .filter(|_| reachable.contains(&m.guardian_id))
+            else {
                 plan.push((m, Plan::Suppress));
                 continue;
-            }
+            };
+            m.recipient = Some(address.clone());
             let chosen = providers
                 .iter()
                 .find(|p| match budget.get_mut(&p.model.id) {
@@ -302,8 +319,8 @@ impl Worker {
             let step = match chosen {
                 Some(p) => Plan::Send(p.clone()),
                 None if to_file => Plan::Send(self.file.clone()),
-                // Providers are enabled but none could be built (a setting edited by hand):
-                // the message waits rather than going anywhere else.
+                // The channel's providers are disabled, or none could be built (a setting
+                // edited by hand): the message waits rather than going anywhere else.
                 None if providers.is_empty() => Plan::Defer {
                     until: Utc::now() + Duration::minutes(1),
                     reason: "no usable provider",
@@ -341,7 +358,7 @@ impl Worker {
         channel: Channel,
         outcomes: Vec<(message::Model, Outcome)>,
     ) -> AppResult<()> {
-        let recorded = outbox::record(&self.db, &self.id, outcomes).await?;
+        let recorded = outbox::record(&self.db, &self.id, outcomes, self.settings.timezone).await?;
         for (m, outcome) in &recorded {
             self.metrics.count(channel, outcome);
             if let Outcome::Dead { failure } = outcome {
@@ -503,9 +520,11 @@ impl Worker {
     }
 }
 
+/// The host's name, at most 40 bytes (worker ids must fit the `leased_by` column).
 fn hostname() -> String {
-    std::env::var("HOSTNAME")
+    let h = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "worker".into())
+        .unwrap_or_else(|| "worker".into());
+    super::model::clip(&h, 40)
 }

@@ -819,6 +819,7 @@ async fn a_worker_dying_between_acceptance_and_commit_causes_one_resend_with_the
                 accepted,
             },
         )],
+        chrono_tz::Asia::Ho_Chi_Minh,
     )
     .await
     .unwrap();
