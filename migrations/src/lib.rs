@@ -7,6 +7,7 @@ mod m20261122_000003_contacts;
 mod m20261122_000004_templates;
 mod m20261122_000005_school_years;
 mod m20261122_000006_delivery;
+mod m20261122_000007_campaigns;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_templates::Migration),
             Box::new(m20261122_000005_school_years::Migration),
             Box::new(m20261122_000006_delivery::Migration),
+            Box::new(m20261122_000007_campaigns::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{audit, auth, contacts, delivery, messaging, org};
+use crate::{audit, auth, campaigns, consultations, contacts, delivery, media, messaging, org};
 
 struct BearerAuth;
 
@@ -53,6 +53,18 @@ actions the caller's role may not take answer 403."
         delivery::api::list, delivery::api::get, delivery::api::funnel, delivery::api::retry,
         delivery::api::send, delivery::api::list_providers, delivery::api::get_provider,
         delivery::api::create_provider, delivery::api::update_provider,
+        campaigns::api::list_topics, campaigns::api::create_topic, campaigns::api::update_topic,
+        campaigns::api::list_campaigns, campaigns::api::create_campaign, campaigns::api::get_campaign,
+        campaigns::api::update_campaign, campaigns::api::change_status, campaigns::api::overview,
+        campaigns::api::list_activities, campaigns::api::create_activity, campaigns::api::get_activity,
+        campaigns::api::update_activity, campaigns::api::calendar_items,
+        consultations::api::list_sessions, consultations::api::create_session,
+        consultations::api::get_session, consultations::api::update_session,
+        consultations::api::log_session, consultations::api::session_ics,
+        consultations::api::list_feeds, consultations::api::create_feed, consultations::api::revoke_feed,
+        media::api::list_outlets, media::api::create_outlet, media::api::get_outlet,
+        media::api::update_outlet, media::api::list_pieces, media::api::create_piece,
+        media::api::get_piece, media::api::update_piece,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -62,6 +74,9 @@ actions the caller's role may not take answer 403."
         (name = "contacts", description = "Students, guardians, consent, imports"),
         (name = "messages", description = "Parent message templates"),
         (name = "delivery", description = "Outbox, delivery log, funnel, providers"),
+        (name = "campaigns", description = "Campaigns, topics, activities, calendar"),
+        (name = "sessions", description = "School consultation sessions, their logs, iCalendar feeds"),
+        (name = "media", description = "Media outlets and pieces"),
     )
 )]
 pub struct ApiDoc;
@@ -77,6 +92,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(audit::api::configure)
             .configure(contacts::api::configure)
             .configure(messaging::api::configure)
-            .configure(delivery::api::configure),
+            .configure(delivery::api::configure)
+            .configure(campaigns::api::configure)
+            .configure(consultations::api::configure)
+            .configure(media::api::configure),
     );
 }

@@ -121,3 +121,41 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         )
     }
 }
+
+/// A form body (`application/x-www-form-urlencoded`) where a name may repeat (check boxes,
+/// rows of a table), so a `Vec<String>` field collects every value. Errors name the field.
+pub struct HtmlForm<T>(pub T);
+
+impl<T> Deref for HtmlForm<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for HtmlForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<Data<AppState>>()
+            .map(|s| s.settings.max_body_bytes)
+            .unwrap_or(256 * 1024);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = Vec::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|_| AppError::bad_request("error-body-unreadable"))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(AppError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let de = serde_html_form::Deserializer::new(url::form_urlencoded::parse(&body));
+            serde_path_to_error::deserialize(de)
+                .map(HtmlForm)
+                .map_err(|e| invalid(field_of(&e), e.into_inner().to_string()))
+        })
+    }
+}

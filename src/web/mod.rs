@@ -78,6 +78,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::delivery::metrics::configure(cfg);
     crate::delivery::pages::configure(cfg);
     crate::messaging::pages::configure(cfg);
+    crate::campaigns::pages::configure(cfg);
+    crate::consultations::pages::configure(cfg);
+    crate::media::pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }
 

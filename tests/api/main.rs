@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod browser;
+mod campaigns;
 mod cli;
 mod contacts;
 mod delivery;
