@@ -6,6 +6,7 @@
 //! still holds.
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -36,6 +37,12 @@ struct Live {
     model: provider::Model,
     sender: Box<dyn Sender>,
     limiter: DefaultDirectRateLimiter,
+}
+
+/// A claimed batch once sent: the claim's token and each message's outcome, to be recorded.
+struct Batch {
+    holder: String,
+    outcomes: Vec<(message::Model, Outcome)>,
 }
 
 /// A batch's outcomes being written.
@@ -75,6 +82,8 @@ pub struct Worker {
     providers: tokio::sync::RwLock<ProviderCache>,
     file: Arc<Live>,
     quiet: QuietPolicy,
+    /// Claims made so far; numbers each claim's token.
+    claims: AtomicU64,
 }
 
 const PROVIDERS_REFRESH_SECS: i64 = 30;
@@ -121,6 +130,7 @@ impl Worker {
             file,
             quiet: settings.quiet_policy(),
             settings,
+            claims: AtomicU64::new(0),
         })
     }
 
@@ -203,13 +213,11 @@ impl Worker {
             } else {
                 match self.claim_and_send(channel, &mut recording).await {
                     Ok(None) => poll,
-                    Ok(Some(outcomes)) => {
+                    Ok(Some(batch)) => {
                         finish(recording.take()).await;
                         let me = self.clone();
                         recording =
-                            Some(tokio::spawn(
-                                async move { me.record(channel, outcomes).await },
-                            ));
+                            Some(tokio::spawn(async move { me.record(channel, batch).await }));
                         StdDuration::ZERO
                     }
                     Err(e) => {
@@ -237,9 +245,9 @@ impl Worker {
         }
         match self.claim_and_send(channel, &mut None).await? {
             None => Ok(0),
-            Some(outcomes) => {
-                let n = outcomes.len();
-                self.record(channel, outcomes).await?;
+            Some(batch) => {
+                let n = batch.outcomes.len();
+                self.record(channel, batch).await?;
                 Ok(n)
             }
         }
@@ -251,12 +259,19 @@ impl Worker {
         &self,
         channel: Channel,
         pending: &mut Option<Recording>,
-    ) -> AppResult<Option<Vec<(message::Model, Outcome)>>> {
+    ) -> AppResult<Option<Batch>> {
         let lease = Duration::seconds(self.settings.worker_lease_secs.into());
+        // Each claim has its own token, so that only this claim's outcomes are recorded on
+        // what it took, even if a later claim of this same worker takes a message over.
+        let holder = format!(
+            "{}#{}",
+            self.id,
+            self.claims.fetch_add(1, Ordering::Relaxed) + 1
+        );
         let batch = outbox::claim(
             &self.db,
             channel,
-            &self.id,
+            &holder,
             self.settings.worker_batch,
             lease,
         )
@@ -349,16 +364,18 @@ impl Worker {
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        Ok(Some(outcomes))
+        Ok(Some(Batch { holder, outcomes }))
     }
 
     /// Records a batch's outcomes, counts them, and queues fallbacks for the dead.
-    async fn record(
-        &self,
-        channel: Channel,
-        outcomes: Vec<(message::Model, Outcome)>,
-    ) -> AppResult<()> {
-        let recorded = outbox::record(&self.db, &self.id, outcomes, self.settings.timezone).await?;
+    async fn record(&self, channel: Channel, batch: Batch) -> AppResult<()> {
+        let recorded = outbox::record(
+            &self.db,
+            &batch.holder,
+            batch.outcomes,
+            self.settings.timezone,
+        )
+        .await?;
         for (m, outcome) in &recorded {
             self.metrics.count(channel, outcome);
             if let Outcome::Dead { failure } = outcome {
@@ -413,6 +430,13 @@ impl Worker {
             }),
         };
         live.limiter.until_ready().await;
+        // A send must end within the lease: once it has run out, another worker may take the
+        // message and send it too. What cannot be sent in time goes back to the queue.
+        if !self.lease_lasts(m, live) {
+            return Outcome::Release {
+                reason: "lease running out",
+            };
+        }
         let provider_id = (live.model.id != 0).then_some(live.model.id);
         match live.sender.send(&out).await {
             Ok(accepted) => Outcome::Sent {
@@ -432,6 +456,14 @@ impl Worker {
             }
             Err(failure) => Outcome::Dead { failure },
         }
+    }
+
+    /// Whether the claim on `m` still has time for one send through `live` (its timeout, or at
+    /// most half the lease when a provider's timeout is longer than that).
+    fn lease_lasts(&self, m: &message::Model, live: &Live) -> bool {
+        let lease = Duration::seconds(self.settings.worker_lease_secs.into());
+        let margin = Duration::milliseconds(live.model.timeout_ms.max(0).into()).min(lease / 2);
+        m.lease_until.is_some_and(|end| Utc::now() + margin < end)
     }
 
     /// The next channel of the message's fallback plan, when the person can be reached there.

@@ -1452,3 +1452,132 @@ async fn a_worker_stopping_gives_its_claims_back() {
         .unwrap();
     assert_eq!(env.message(id).await.status, "sent");
 }
+
+#[tokio::test]
+async fn a_worker_sends_nothing_once_its_lease_has_run_out() {
+    // A one-second lease and a provider that takes one message a second: the second message of
+    // the batch could only be sent after the lease ended, when another worker may have it.
+    let env = setup_with(|s| s.worker_lease_secs = 1).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})))
+        .mount(&server)
+        .await;
+    let mut p = sms_json_provider(&server.uri());
+    p["rate_per_sec"] = json!(1);
+    p["concurrency"] = json!(1);
+    env.add_provider(p).await;
+    let tpl = env.template("sms", "deadline_reminder").await;
+    let first = env.queue(env.binh, tpl, &[], "lease-1").await;
+    let second = env.queue(env.em, tpl, &[], "lease-2").await;
+
+    assert_eq!(env.worker().run_once(Channel::Sms).await.unwrap(), 2);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "nothing is sent on a lease that has run out"
+    );
+    let m = env.message(first).await;
+    assert_eq!((m.status.as_str(), m.attempts), ("sent", 1));
+    // The other one is back in the queue, its attempt not counted, and no event recorded.
+    let m = env.message(second).await;
+    assert_eq!(
+        (m.status.as_str(), m.attempts, m.leased_by),
+        ("queued", 0, None)
+    );
+    assert_eq!(env.events(second).await, ["queued"]);
+    // Another worker sends it, once.
+    assert_eq!(env.worker().run_once(Channel::Sms).await.unwrap(), 1);
+    let m = env.message(second).await;
+    assert_eq!((m.status.as_str(), m.attempts), ("sent", 1));
+    let keys: std::collections::HashSet<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 2);
+}
+
+#[tokio::test]
+async fn only_the_claim_holding_a_message_records_its_outcome() {
+    let env = setup().await;
+    let sms = env.template("sms", "deadline_reminder").await;
+    let id = env.queue(env.binh, sms, &[], "token").await;
+    // A claim whose lease has already run out, then a second claim of the same worker taking
+    // the message over.
+    let stale = outbox::claim(
+        &env.app.db,
+        Channel::Sms,
+        "w-1#1",
+        10,
+        Duration::seconds(-1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stale.len(), 1);
+    let fresh = outbox::claim(&env.app.db, Channel::Sms, "w-1#2", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 1);
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let failure = hi_outreach::delivery::model::Failure::new(
+        hi_outreach::delivery::model::ErrorClass::Server,
+        "HTTP 500",
+    );
+    let late = outbox::record(
+        &env.app.db,
+        "w-1#1",
+        vec![(
+            stale[0].clone(),
+            Outcome::Retry {
+                failure,
+                at: Utc::now(),
+            },
+        )],
+        tz,
+    )
+    .await
+    .unwrap();
+    assert!(late.is_empty(), "the stale claim overwrites nothing");
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.leased_by.as_deref()),
+        ("sending", Some("w-1#2"))
+    );
+    let done = outbox::record(
+        &env.app.db,
+        "w-1#2",
+        vec![(
+            fresh[0].clone(),
+            Outcome::Sent {
+                provider_id: None,
+                accepted: Default::default(),
+            },
+        )],
+        tz,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(env.message(id).await.status, "sent");
+    assert_eq!(env.events(id).await, ["queued", "sent"]);
+    // Stopping gives back every claim of the worker, whatever its number.
+    let other = env.queue(env.em, sms, &[], "token-2").await;
+    outbox::claim(&env.app.db, Channel::Sms, "w-1#3", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    outbox::claim(
+        &env.app.db,
+        Channel::Sms,
+        "w-10#1",
+        10,
+        Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outbox::release(&env.app.db, "w-1").await.unwrap(), 1);
+    assert_eq!(env.message(other).await.status, "queued");
+}
