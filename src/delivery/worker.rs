@@ -2,11 +2,11 @@
 //! withdrawn since the message was queued), sends through the channel's provider within its rate
 //! limit and daily quota, and records each outcome — sent, retry with backoff, dead (then the
 //! fallback channel, if the person is not on this one), suppressed, or deferred (quiet hours,
-//! quota). On shutdown it stops claiming, lets sends in flight finish, and gives back what it
-//! still holds.
+//! quota). On shutdown it stops claiming, lets sends in flight finish, starts no other send of
+//! the batch, and gives back what it still holds without counting an attempt.
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -84,6 +84,8 @@ pub struct Worker {
     quiet: QuietPolicy,
     /// Claims made so far; numbers each claim's token.
     claims: AtomicU64,
+    /// Set when shutdown is asked for: sends not yet started are given back.
+    stopping: AtomicBool,
 }
 
 const PROVIDERS_REFRESH_SECS: i64 = 30;
@@ -131,6 +133,7 @@ impl Worker {
             quiet: settings.quiet_policy(),
             settings,
             claims: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -179,6 +182,20 @@ impl Worker {
 
     /// Runs every channel's loop until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        // The loops look at the signal between batches; sends look at this flag, so a batch
+        // being sent stops at the next message rather than at its end.
+        let watcher = {
+            let me = self.clone();
+            let mut signal = shutdown.clone();
+            tokio::spawn(async move {
+                while !*signal.borrow_and_update() {
+                    if signal.changed().await.is_err() {
+                        return;
+                    }
+                }
+                me.stopping.store(true, Ordering::SeqCst);
+            })
+        };
         let loops: Vec<_> = Channel::ALL
             .iter()
             .map(|c| {
@@ -191,6 +208,7 @@ impl Worker {
         for l in loops {
             let _ = l.await;
         }
+        watcher.abort();
         match outbox::release(&self.db, &self.id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claims given back"),
@@ -429,7 +447,13 @@ impl Worker {
                 unsubscribe::one_click_url(&self.settings.base(), &self.secret, m.guardian_id)
             }),
         };
+        if self.stopping.load(Ordering::SeqCst) {
+            return Outcome::Release { reason: "stopping" };
+        }
         live.limiter.until_ready().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Outcome::Release { reason: "stopping" };
+        }
         // A send must end within the lease: once it has run out, another worker may take the
         // message and send it too. What cannot be sent in time goes back to the queue.
         if !self.lease_lasts(m, live) {

@@ -1581,3 +1581,60 @@ async fn only_the_claim_holding_a_message_records_its_outcome() {
     assert_eq!(outbox::release(&env.app.db, "w-1").await.unwrap(), 1);
     assert_eq!(env.message(other).await.status, "queued");
 }
+
+#[tokio::test]
+async fn stopping_mid_batch_starts_no_further_send() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    // The first send is slow, so the stop arrives while it is in flight.
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "slow"}))
+                .set_delay(std::time::Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "fast"})))
+        .mount(&server)
+        .await;
+    let mut p = sms_json_provider(&server.uri());
+    p["timeout_ms"] = json!(10_000);
+    p["concurrency"] = json!(1);
+    env.add_provider(p).await;
+    let tpl = env.template("sms", "deadline_reminder").await;
+    let ids = [
+        env.queue(env.binh, tpl, &[], "halt-1").await,
+        env.queue(env.em, tpl, &[], "halt-2").await,
+    ];
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(env.worker().run(stopped));
+    while server.received_requests().await.unwrap().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("stops")
+        .unwrap();
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the send in flight finishes, no other starts"
+    );
+    let mut states = Vec::new();
+    for id in ids {
+        let m = env.message(id).await;
+        states.push((m.status, m.attempts, m.leased_by));
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        [("queued".into(), 0, None), ("sent".into(), 1, None)],
+        "the message not started waits, its attempt not counted"
+    );
+}
