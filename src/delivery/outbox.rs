@@ -287,6 +287,9 @@ pub enum Outcome {
     },
     Dead {
         failure: Failure,
+        /// The next channel's message, queued in the same transaction that records this one
+        /// dead (so neither is ever recorded without the other).
+        fallback: Option<Box<NewMessage>>,
     },
     /// Consent was withdrawn (or the guardian erased) after the message was queued.
     Suppressed,
@@ -410,7 +413,7 @@ pub async fn record(
                     json!({"attempt": m.attempts, "class": failure.class.code(), "detail": failure.detail, "next": at}),
                 )
             }
-            Outcome::Dead { failure } => {
+            Outcome::Dead { failure, .. } => {
                 q = q
                     .col_expr(message::Column::Status, Expr::value(Status::Dead.code()))
                     .col_expr(
@@ -472,6 +475,21 @@ pub async fn record(
             // A deferral or a release is not an event of its own: the message simply waits.
             if !matches!(outcome, Outcome::Defer { .. } | Outcome::Release { .. }) {
                 events.push(event_model(m.id, kind, Some(detail), now));
+            }
+            if let Outcome::Dead {
+                fallback: Some(next),
+                ..
+            } = &outcome
+            {
+                let to = next.channel.code();
+                if let Some(new_id) = enqueue(&*tx, vec![(**next).clone()]).await?.first() {
+                    events.push(event_model(
+                        m.id,
+                        EventKind::Fallback,
+                        Some(json!({"to": to, "message_id": new_id})),
+                        now,
+                    ));
+                }
             }
             recorded.push((m, outcome));
         }

@@ -14,7 +14,6 @@ use chrono::{Duration, TimeZone, Utc};
 use futures_util::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::json;
 use tokio::sync::watch;
 
 use super::channels::{self, Kind, Outbound, Sender};
@@ -385,8 +384,16 @@ impl Worker {
         Ok(Some(Batch { holder, outcomes }))
     }
 
-    /// Records a batch's outcomes, counts them, and queues fallbacks for the dead.
-    async fn record(&self, channel: Channel, batch: Batch) -> AppResult<()> {
+    /// Records a batch's outcomes and counts them. The fallbacks of messages that died because
+    /// the person is not on the channel are composed first and queued by the same transaction.
+    async fn record(&self, channel: Channel, mut batch: Batch) -> AppResult<()> {
+        for (m, outcome) in batch.outcomes.iter_mut() {
+            if let Outcome::Dead { failure, fallback } = outcome {
+                if failure.class.falls_back() {
+                    *fallback = self.fallback_for(m).await?.map(Box::new);
+                }
+            }
+        }
         let recorded = outbox::record(
             &self.db,
             &batch.holder,
@@ -394,15 +401,8 @@ impl Worker {
             self.settings.timezone,
         )
         .await?;
-        for (m, outcome) in &recorded {
+        for (_, outcome) in &recorded {
             self.metrics.count(channel, outcome);
-            if let Outcome::Dead { failure } = outcome {
-                if failure.class.falls_back() {
-                    if let Err(e) = self.fall_back(m).await {
-                        tracing::warn!(message = m.id, error = %e, "fallback failed");
-                    }
-                }
-            }
         }
         Ok(())
     }
@@ -433,6 +433,7 @@ impl Worker {
             _ => {
                 return Outcome::Dead {
                     failure: Failure::new(super::model::ErrorClass::Content, "no content"),
+                    fallback: None,
                 }
             }
         };
@@ -478,7 +479,10 @@ impl Worker {
                     at: Utc::now() + wait,
                 }
             }
-            Err(failure) => Outcome::Dead { failure },
+            Err(failure) => Outcome::Dead {
+                failure,
+                fallback: None,
+            },
         }
     }
 
@@ -490,20 +494,21 @@ impl Worker {
         m.lease_until.is_some_and(|end| Utc::now() + margin < end)
     }
 
-    /// The next channel of the message's fallback plan, when the person can be reached there.
-    async fn fall_back(&self, m: &message::Model) -> AppResult<()> {
+    /// The message for the next channel of `m`'s fallback plan, when the person can be reached
+    /// there; it is queued when `m` is recorded dead.
+    async fn fallback_for(&self, m: &message::Model) -> AppResult<Option<NewMessage>> {
         let plan: Vec<FallbackStep> = match &m.fallback_plan {
             Some(p) => serde_json::from_str(p).unwrap_or_default(),
-            None => return Ok(()),
+            None => return Ok(None),
         };
         let Some((step, rest)) = plan.split_first() else {
-            return Ok(());
+            return Ok(None);
         };
         if contacts::reachable(&self.db.conn, step.channel, &[m.guardian_id])
             .await?
             .is_empty()
         {
-            return Ok(());
+            return Ok(None);
         }
         let key = format!("{}|fallback:{}", m.idempotency_key, step.channel.code());
         let base = self.settings.base();
@@ -524,7 +529,7 @@ impl Worker {
             )
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
         let students: Vec<i64> = super::entity::message_student::Entity::find()
             .filter(super::entity::message_student::Column::MessageId.eq(m.id))
@@ -533,46 +538,29 @@ impl Worker {
             .into_iter()
             .map(|l| l.student_id)
             .collect();
-        let tx = self.db.begin_write().await?;
-        let ids = outbox::enqueue(
-            &*tx,
-            vec![NewMessage {
-                idempotency_key: key,
-                source_kind: crate::delivery::outbox::source::ALL
-                    .iter()
-                    .find(|s| **s == m.source_kind)
-                    .copied()
-                    .unwrap_or(outbox::source::MANUAL),
-                source_id: m.source_id,
-                campaign_id: m.campaign_id,
-                school_id: m.school_id,
-                guardian_id: m.guardian_id,
-                channel: step.channel,
-                template_id: Some(step.template_id),
-                template_version: Some(step.template_version),
-                language: Lang::parse(&m.language).unwrap_or(c.language),
-                recipient: c.recipient,
-                content: c.content,
-                student_ids: students,
-                fallback: rest.to_vec(),
-                fallback_of: Some(m.id),
-                not_before: Utc::now(),
-                max_attempts: self.settings.max_attempts as i32,
-            }],
-        )
-        .await?;
-        if let Some(new_id) = ids.first() {
-            super::entity::event::Entity::insert(outbox::event_model(
-                m.id,
-                super::model::EventKind::Fallback,
-                Some(json!({"to": step.channel.code(), "message_id": new_id})),
-                Utc::now(),
-            ))
-            .exec(&*tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(Some(NewMessage {
+            idempotency_key: key,
+            source_kind: crate::delivery::outbox::source::ALL
+                .iter()
+                .find(|s| **s == m.source_kind)
+                .copied()
+                .unwrap_or(outbox::source::MANUAL),
+            source_id: m.source_id,
+            campaign_id: m.campaign_id,
+            school_id: m.school_id,
+            guardian_id: m.guardian_id,
+            channel: step.channel,
+            template_id: Some(step.template_id),
+            template_version: Some(step.template_version),
+            language: Lang::parse(&m.language).unwrap_or(c.language),
+            recipient: c.recipient,
+            content: c.content,
+            student_ids: students,
+            fallback: rest.to_vec(),
+            fallback_of: Some(m.id),
+            not_before: Utc::now(),
+            max_attempts: self.settings.max_attempts as i32,
+        }))
     }
 }
 

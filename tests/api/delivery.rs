@@ -1638,3 +1638,98 @@ async fn stopping_mid_batch_starts_no_further_send() {
         "the message not started waits, its attempt not counted"
     );
 }
+
+#[tokio::test]
+async fn a_message_is_recorded_dead_only_together_with_its_fallback() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message/template"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error": -118, "message": "Zalo account not existed"})),
+        )
+        .mount(&server)
+        .await;
+    env.add_provider(json!({
+        "name": "Zalo OA", "channel": "zalo", "kind": "zalo_zns", "base_url": server.uri(),
+        "credentials": {"access_token": "t"},
+    }))
+    .await;
+    let sms_tpl = env.template("sms", "deadline_reminder").await;
+    let id = env
+        .queue(
+            env.em,
+            env.template("zalo", "deadline_reminder").await,
+            &[sms_tpl],
+            "atomic-fb",
+        )
+        .await;
+    // The database refuses the fallback's row: the outcome must not be recorded without it.
+    let db = &env.app.db.conn;
+    let exec = |sql: &str| {
+        db.execute(Statement::from_string(
+            env.app.db.backend(),
+            sql.to_string(),
+        ))
+    };
+    let pg = env.app.db.backend() == sea_orm::DbBackend::Postgres;
+    if pg {
+        exec(
+            "CREATE FUNCTION refuse_fallbacks() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.fallback_of IS NOT NULL THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$",
+        )
+        .await
+        .unwrap();
+        exec(
+            "CREATE TRIGGER refuse_fallbacks BEFORE INSERT ON messages \
+             FOR EACH ROW EXECUTE FUNCTION refuse_fallbacks()",
+        )
+        .await
+        .unwrap();
+    } else {
+        exec(
+            "CREATE TRIGGER refuse_fallbacks BEFORE INSERT ON messages \
+             WHEN NEW.fallback_of IS NOT NULL BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await
+        .unwrap();
+    }
+    let w = env.worker();
+    assert!(w.run_once(Channel::Zalo).await.is_err());
+    let m = env.message(id).await;
+    assert_eq!(m.status, "sending", "nothing recorded: the claim stands");
+    assert_eq!(env.events(id).await, ["queued"]);
+    exec(if pg {
+        "DROP TRIGGER refuse_fallbacks ON messages"
+    } else {
+        "DROP TRIGGER refuse_fallbacks"
+    })
+    .await
+    .unwrap();
+    // When the lease runs out the message is tried again, and now both are recorded.
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Some(Utc::now() - Duration::seconds(1))),
+        )
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 1);
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.error_class.as_deref()),
+        ("dead", Some("not_on_channel"))
+    );
+    let fallbacks = message::Entity::find()
+        .filter(message::Column::FallbackOf.eq(id))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(fallbacks.len(), 1);
+    assert_eq!(fallbacks[0].channel, "sms");
+    assert_eq!(env.events(id).await, ["queued", "dead", "fallback"]);
+}
