@@ -20,7 +20,7 @@ use super::channels::{self, Kind, Outbound, Sender};
 use super::compose::Composer;
 use super::entity::{message, provider};
 use super::metrics::Metrics;
-use super::model::{Failure, QuietPolicy};
+use super::model::{ErrorClass, Failure, QuietPolicy};
 use super::outbox::{self, FallbackStep, NewMessage, Outcome};
 use crate::config::Settings;
 use crate::contacts::entity::guardian;
@@ -85,6 +85,8 @@ pub struct Worker {
     claims: AtomicU64,
     /// Set when shutdown is asked for: sends not yet started are given back.
     stopping: AtomicBool,
+    /// Providers that said their daily quota is used up, with when it renews.
+    held: std::sync::Mutex<HashMap<i64, chrono::DateTime<Utc>>>,
 }
 
 const PROVIDERS_REFRESH_SECS: i64 = 30;
@@ -133,6 +135,7 @@ impl Worker {
             settings,
             claims: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            held: Default::default(),
         })
     }
 
@@ -340,6 +343,7 @@ impl Worker {
             m.recipient = Some(address.clone());
             let chosen = providers
                 .iter()
+                .filter(|p| self.held_until(p.model.id).is_none())
                 .find(|p| match budget.get_mut(&p.model.id) {
                     Some(left) if *left > 0 => {
                         *left -= 1;
@@ -357,9 +361,14 @@ impl Worker {
                     until: Utc::now() + Duration::minutes(1),
                     reason: "no usable provider",
                 },
-                // Every provider of the channel has used its quota: wait for tomorrow.
+                // Every provider of the channel has used its quota: wait for tomorrow (or for
+                // when the first provider that said so renews it).
                 None => Plan::Defer {
-                    until: self.next_local_midnight(),
+                    until: providers
+                        .iter()
+                        .filter_map(|p| self.held_until(p.model.id))
+                        .min()
+                        .unwrap_or_else(|| self.next_local_midnight()),
                     reason: "daily quota",
                 },
             };
@@ -415,16 +424,20 @@ impl Worker {
     }
 
     fn next_local_midnight(&self) -> chrono::DateTime<Utc> {
-        let tz = self.settings.timezone;
-        let tomorrow = Utc::now()
-            .with_timezone(&tz)
-            .date_naive()
-            .succ_opt()
-            .expect("a next day");
-        tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).expect("midnight"))
-            .earliest()
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc::now() + Duration::hours(24))
+        next_midnight(self.settings.timezone)
+    }
+
+    /// When a provider that said its quota is used up may be asked again, if it is not yet.
+    fn held_until(&self, provider_id: i64) -> Option<chrono::DateTime<Utc>> {
+        let mut held = self.held.lock().expect("not poisoned");
+        match held.get(&provider_id) {
+            Some(until) if *until > Utc::now() => Some(*until),
+            Some(_) => {
+                held.remove(&provider_id);
+                None
+            }
+            None => None,
+        }
     }
 
     async fn send_one(&self, m: &message::Model, live: &Live) -> Outcome {
@@ -432,7 +445,7 @@ impl Worker {
             Some(Ok(c)) => c,
             _ => {
                 return Outcome::Dead {
-                    failure: Failure::new(super::model::ErrorClass::Content, "no content"),
+                    failure: Failure::new(ErrorClass::Content, "no content"),
                     fallback: None,
                 }
             }
@@ -455,6 +468,14 @@ impl Worker {
         if self.stopping.load(Ordering::SeqCst) {
             return Outcome::Release { reason: "stopping" };
         }
+        // The provider said its daily quota is used up (perhaps while this batch was sending):
+        // asking again before it renews would only be refused.
+        if let Some(until) = self.held_until(live.model.id) {
+            return Outcome::Defer {
+                until,
+                reason: "provider daily quota",
+            };
+        }
         // A send must end within the lease: once it has run out, another worker may take the
         // message and send it too. What cannot be sent in time goes back to the queue.
         if !self.lease_lasts(m, live) {
@@ -468,7 +489,31 @@ impl Worker {
                 provider_id,
                 accepted,
             },
+            Err(failure) if failure.class == ErrorClass::QuotaExhausted => {
+                let until = next_midnight(chrono_tz::Asia::Ho_Chi_Minh);
+                self.held
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(live.model.id, until);
+                tracing::warn!(
+                    provider = live.model.id,
+                    detail = %failure.detail,
+                    until = %until,
+                    "provider's daily quota used up; its messages wait"
+                );
+                Outcome::Defer {
+                    until,
+                    reason: "provider daily quota",
+                }
+            }
             Err(failure) if failure.class.retryable() && m.attempts < m.max_attempts => {
+                if failure.class == ErrorClass::ProviderConfig {
+                    tracing::warn!(
+                        provider = live.model.id,
+                        detail = %failure.detail,
+                        "provider set-up error; retrying"
+                    );
+                }
                 let wait = super::model::backoff(
                     m.attempts,
                     Duration::seconds(self.settings.retry_base_secs.into()),
@@ -562,6 +607,19 @@ impl Worker {
             max_attempts: self.settings.max_attempts as i32,
         }))
     }
+}
+
+/// The next midnight in `tz`.
+fn next_midnight(tz: chrono_tz::Tz) -> chrono::DateTime<Utc> {
+    let tomorrow = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .expect("a next day");
+    tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc::now() + Duration::hours(24))
 }
 
 /// The host's name, at most 40 bytes (worker ids must fit the `leased_by` column).

@@ -23,7 +23,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{spawn_app_with, TestApp};
-use crate::sinks::{smtp_that_hangs_up, SmtpSink};
+use crate::sinks::{smtp_that_hangs_up, smtp_that_refuses_service, SmtpSink};
 
 const HEADER: &str = "school_code,si_number,full_name,date_of_birth,class_name,hi_status,guardian_name,guardian_relationship,guardian_phone,guardian_email,guardian_zalo,guardian_app_ref,consent_sms,consent_zalo,consent_email,consent_push\n";
 
@@ -1732,4 +1732,135 @@ async fn a_message_is_recorded_dead_only_together_with_its_fallback() {
     assert_eq!(fallbacks.len(), 1);
     assert_eq!(fallbacks[0].channel, "sms");
     assert_eq!(env.events(id).await, ["queued", "dead", "fallback"]);
+}
+
+#[tokio::test]
+async fn provider_set_up_errors_are_retried_not_blamed_on_the_message() {
+    let env = setup().await;
+    let tpl = env.template("email", "deadline_reminder").await;
+    // The server refuses our sender at MAIL FROM (550): not the parent's address.
+    let sink = SmtpSink::start();
+    sink.refuse_senders();
+    let p = env.add_provider(smtp_provider(sink.port)).await;
+    let id = env.queue(env.binh, tpl, &[], "sender-refused").await;
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Email).await.unwrap(), 1);
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.attempts, m.error_class.as_deref()),
+        ("retrying", 1, Some("provider_config"))
+    );
+    assert!(sink.received().is_empty());
+    // A server that greets with 554 refuses the service, not this message.
+    provider::Entity::delete_by_id(p["id"].as_i64().unwrap())
+        .exec(&env.app.db.conn)
+        .await
+        .unwrap();
+    env.add_provider(smtp_provider(smtp_that_refuses_service().await))
+        .await;
+    let other = env.queue(env.em, tpl, &[], "greeting-refused").await;
+    env.make_due().await;
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Email).await.unwrap(), 2);
+    for id in [id, other] {
+        let m = env.message(id).await;
+        assert_eq!(
+            (m.status.as_str(), m.error_class.as_deref()),
+            ("retrying", Some("provider_config")),
+            "{id}"
+        );
+    }
+
+    // HTTP 404 from an SMS gateway is a wrong URL, not a person missing from SMS…
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    env.add_provider(sms_json_provider(&server.uri())).await;
+    env.add_provider(webhook_provider(&server.uri())).await;
+    let sms = env
+        .queue(
+            env.binh,
+            env.template("sms", "deadline_reminder").await,
+            &[],
+            "sms-404",
+        )
+        .await;
+    let push = env
+        .queue(
+            env.binh,
+            env.template("push", "deadline_reminder").await,
+            &[],
+            "push-404",
+        )
+        .await;
+    // A new worker: the other one read the providers before these were added.
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Sms).await.unwrap(), 1);
+    let m = env.message(sms).await;
+    assert_eq!(
+        (
+            m.status.as_str(),
+            m.error_class.as_deref(),
+            m.last_error.as_deref()
+        ),
+        ("retrying", Some("provider_config"), Some("HTTP 404"))
+    );
+    // …while the app webhook answers 404 for a person without the app.
+    assert_eq!(w.run_once(Channel::Push).await.unwrap(), 1);
+    let m = env.message(push).await;
+    assert_eq!(
+        (m.status.as_str(), m.error_class.as_deref()),
+        ("dead", Some("not_on_channel"))
+    );
+}
+
+#[tokio::test]
+async fn a_used_up_zalo_daily_quota_holds_messages_until_the_next_vietnam_day() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message/template"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error": -144, "message": "OA exceeded daily quota"})),
+        )
+        .mount(&server)
+        .await;
+    env.add_provider(json!({
+        "name": "Zalo OA", "channel": "zalo", "kind": "zalo_zns", "base_url": server.uri(),
+        "credentials": {"access_token": "t"}, "concurrency": 1,
+    }))
+    .await;
+    let tpl = env.template("zalo", "deadline_reminder").await;
+    let ids = [
+        env.queue(env.binh, tpl, &[], "zq-1").await,
+        env.queue(env.em, tpl, &[], "zq-2").await,
+    ];
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 2);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "once Zalo says the quota is used up, it is not asked again today"
+    );
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let tomorrow = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
+    let midnight = tomorrow
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(tz)
+        .unwrap()
+        .with_timezone(&Utc);
+    for id in ids {
+        let m = env.message(id).await;
+        assert_eq!((m.status.as_str(), m.attempts), ("queued", 0), "{id}");
+        assert_eq!(m.next_attempt_at, midnight, "{id}");
+    }
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 0);
 }
