@@ -1864,3 +1864,61 @@ async fn a_used_up_zalo_daily_quota_holds_messages_until_the_next_vietnam_day() 
     }
     assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn early_receipts_are_asked_again_and_bounces_end_the_message() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    let p = env.add_provider(webhook_provider(&server.uri())).await;
+    let pid = p["id"].as_i64().unwrap();
+    let id = env
+        .queue(
+            env.binh,
+            env.template("push", "deadline_reminder").await,
+            &[],
+            "early",
+        )
+        .await;
+    let secret = b"receipt-secret";
+    let now = Utc::now().timestamp();
+    let bounced = json!({"provider_message_id": "push-5", "status": "bounced", "event_id": "b-1"});
+    // Claimed and handed to the provider, not yet recorded: the provider is told to come back.
+    let claimed = outbox::claim(&env.app.db, Channel::Push, "w#1", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(post_receipt(&env, pid, &bounced, now, secret).await, 503);
+    assert_eq!(env.events(id).await, ["queued"]);
+    outbox::record(
+        &env.app.db,
+        "w#1",
+        vec![(
+            claimed[0].clone(),
+            Outcome::Sent {
+                provider_id: Some(pid),
+                accepted: hi_outreach::delivery::model::Accepted {
+                    provider_message_id: Some("push-5".into()),
+                },
+            },
+        )],
+        chrono_tz::Asia::Ho_Chi_Minh,
+    )
+    .await
+    .unwrap();
+    // Posted again, it counts: the message is dead, with the reason and an event.
+    assert_eq!(post_receipt(&env, pid, &bounced, now, secret).await, 200);
+    let m = env.message(id).await;
+    assert_eq!(
+        (
+            m.status.as_str(),
+            m.error_class.as_deref(),
+            m.last_error.as_deref()
+        ),
+        ("dead", Some("bounced"), Some("delivery receipt: bounced"))
+    );
+    assert_eq!(env.events(id).await, ["queued", "sent", "bounced"]);
+    assert_eq!(env.funnel("").await["dead"], 1);
+    // With nothing being sent, an unknown message is unknown.
+    let unknown = json!({"provider_message_id": "nope", "status": "failed"});
+    assert_eq!(post_receipt(&env, pid, &unknown, now, secret).await, 404);
+}
