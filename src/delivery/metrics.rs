@@ -34,7 +34,7 @@ impl Metrics {
             Outcome::Retry { .. } => 1,
             Outcome::Dead { .. } => 2,
             Outcome::Suppressed => 3,
-            Outcome::Defer { .. } => 4,
+            Outcome::Defer { .. } | Outcome::Release { .. } => 4,
         };
         self.counts[channel_index(channel)][i].fetch_add(1, Ordering::Relaxed);
     }

@@ -111,6 +111,8 @@ pub enum ErrorClass {
     Server,
     /// HTTP 429 or a provider's rate limit.
     RateLimited,
+    /// The provider's daily quota is used up (ZNS -144): its messages wait for the next day.
+    QuotaExhausted,
     /// SMTP 4xx: try again later.
     SmtpTransient,
     /// SMTP 5xx: the server refused this message for good.
@@ -134,6 +136,7 @@ impl ErrorClass {
             ErrorClass::Network => "network",
             ErrorClass::Server => "server",
             ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::QuotaExhausted => "quota_exhausted",
             ErrorClass::SmtpTransient => "smtp_transient",
             ErrorClass::SmtpPermanent => "smtp_permanent",
             ErrorClass::InvalidRecipient => "invalid_recipient",
@@ -150,6 +153,7 @@ impl ErrorClass {
                 | ErrorClass::Network
                 | ErrorClass::Server
                 | ErrorClass::RateLimited
+                | ErrorClass::QuotaExhausted
                 | ErrorClass::SmtpTransient
                 | ErrorClass::ProviderConfig
         )

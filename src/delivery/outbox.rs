@@ -5,6 +5,11 @@
 //! `FOR UPDATE SKIP LOCKED` in the sub-select on PostgreSQL, so any number of workers share the
 //! queue without taking the same message. A claim is a lease: if its worker dies, the message
 //! is due again when the lease runs out, and is re-sent under the same idempotency key.
+//!
+//! Every claim is held under its own token (`<worker id>#<claim number>`, in `leased_by`), and
+//! outcomes are recorded only on rows that token still holds: a worker whose lease ran out while
+//! it was busy cannot overwrite what the worker that took the message over recorded, even when
+//! that is itself (a later claim of the same worker).
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
@@ -185,19 +190,20 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
     Ok(ids)
 }
 
-/// Claims up to `limit` due messages of one channel for `worker`, for `lease`: first claims of
-/// crashed workers whose lease ran out, then due messages, oldest first.
+/// Claims up to `limit` due messages of one channel for `holder` (the claim's token, written to
+/// `leased_by`), for `lease`: first claims whose lease ran out (their worker died or was too
+/// slow), then due messages, oldest first.
 pub async fn claim(
     db: &Db,
     channel: Channel,
-    worker: &str,
+    holder: &str,
     limit: u32,
     lease: Duration,
 ) -> AppResult<Vec<message::Model>> {
     let mut claimed = claim_where(
         db,
         channel,
-        worker,
+        holder,
         limit,
         lease,
         "status = 'sending' AND lease_until < {now}",
@@ -210,7 +216,7 @@ pub async fn claim(
             claim_where(
                 db,
                 channel,
-                worker,
+                holder,
                 left,
                 lease,
                 "status IN ('queued', 'retrying') AND next_attempt_at <= {now}",
@@ -228,7 +234,7 @@ pub async fn claim(
 async fn claim_where(
     db: &Db,
     channel: Channel,
-    worker: &str,
+    holder: &str,
     limit: u32,
     lease: Duration,
     due: &str,
@@ -254,7 +260,7 @@ async fn claim_where(
     );
     let values: Vec<Value> = vec![
         (now + lease).into(),
-        worker.into(),
+        holder.into(),
         now.into(),
         channel.code().into(),
         i64::from(limit).into(),
@@ -281,6 +287,9 @@ pub enum Outcome {
     },
     Dead {
         failure: Failure,
+        /// The next channel's message, queued in the same transaction that records this one
+        /// dead (so neither is ever recorded without the other).
+        fallback: Option<Box<NewMessage>>,
     },
     /// Consent was withdrawn (or the guardian erased) after the message was queued.
     Suppressed,
@@ -289,14 +298,20 @@ pub enum Outcome {
         until: DateTime<Utc>,
         reason: &'static str,
     },
+    /// Not sent by this claim (its lease is running out, or the worker is stopping): back to
+    /// the queue, due at once, attempt not counted. If another worker has taken the message
+    /// over meanwhile, nothing changes.
+    Release {
+        reason: &'static str,
+    },
 }
 
 /// Records the outcomes of a batch in one transaction. Each update checks the claim is still
-/// this worker's (a compare-and-set): if the lease ran out and another worker took the message,
-/// that worker's outcome counts.
+/// held by `holder`, the claim's token (a compare-and-set): if the lease ran out and another
+/// claim took the message, that claim's outcome counts.
 pub async fn record(
     db: &Db,
-    worker: &str,
+    holder: &str,
     outcomes: Vec<(message::Model, Outcome)>,
     tz: chrono_tz::Tz,
 ) -> AppResult<Vec<(message::Model, Outcome)>> {
@@ -310,7 +325,7 @@ pub async fn record(
         .into_iter()
         .partition(|(_, o)| matches!(o, Outcome::Sent { .. }));
     for chunk in sent.chunks(500) {
-        let ids = record_sent(&*tx, worker, chunk, now).await?;
+        let ids = record_sent(&*tx, holder, chunk, now).await?;
         for (m, outcome) in chunk {
             if !ids.contains(&m.id) {
                 continue;
@@ -335,7 +350,7 @@ pub async fn record(
         let mine = message::Column::Id
             .eq(m.id)
             .and(message::Column::Status.eq(Status::Sending.code()))
-            .and(message::Column::LeasedBy.eq(worker));
+            .and(message::Column::LeasedBy.eq(holder));
         let mut q = message::Entity::update_many()
             .col_expr(
                 message::Column::LeaseUntil,
@@ -398,7 +413,7 @@ pub async fn record(
                     json!({"attempt": m.attempts, "class": failure.class.code(), "detail": failure.detail, "next": at}),
                 )
             }
-            Outcome::Dead { failure } => {
+            Outcome::Dead { failure, .. } => {
                 q = q
                     .col_expr(message::Column::Status, Expr::value(Status::Dead.code()))
                     .col_expr(
@@ -438,12 +453,43 @@ pub async fn record(
                     );
                 (EventKind::Queued, serde_json::Value::Null)
             }
+            Outcome::Release { .. } => {
+                q = q
+                    .col_expr(
+                        message::Column::Status,
+                        Expr::value(if m.attempts > 1 {
+                            Status::Retrying.code()
+                        } else {
+                            Status::Queued.code()
+                        }),
+                    )
+                    .col_expr(
+                        message::Column::Attempts,
+                        Expr::col(message::Column::Attempts).sub(1),
+                    );
+                (EventKind::Queued, serde_json::Value::Null)
+            }
         };
         let res = q.exec(&*tx).await?;
         if res.rows_affected == 1 {
-            // A deferral is not an event of its own: the message simply waits.
-            if !matches!(outcome, Outcome::Defer { .. }) {
+            // A deferral or a release is not an event of its own: the message simply waits.
+            if !matches!(outcome, Outcome::Defer { .. } | Outcome::Release { .. }) {
                 events.push(event_model(m.id, kind, Some(detail), now));
+            }
+            if let Outcome::Dead {
+                fallback: Some(next),
+                ..
+            } = &outcome
+            {
+                let to = next.channel.code();
+                if let Some(new_id) = enqueue(&*tx, vec![(**next).clone()]).await?.first() {
+                    events.push(event_model(
+                        m.id,
+                        EventKind::Fallback,
+                        Some(json!({"to": to, "message_id": new_id})),
+                        now,
+                    ));
+                }
             }
             recorded.push((m, outcome));
         }
@@ -475,11 +521,12 @@ pub async fn record(
     Ok(recorded)
 }
 
-/// Marks sent, in one statement, those of `chunk` this worker still holds; returns their ids.
+/// Marks sent, in one statement, those of `chunk` the claim `holder` still holds; returns their
+/// ids.
 /// `WITH v AS (VALUES …) UPDATE … FROM v` reads the same on PostgreSQL and SQLite (3.33+).
 async fn record_sent<C: ConnectionTrait>(
     conn: &C,
-    worker: &str,
+    holder: &str,
     chunk: &[(message::Model, Outcome)],
     now: DateTime<Utc>,
 ) -> AppResult<std::collections::HashSet<i64>> {
@@ -522,7 +569,7 @@ async fn record_sent<C: ConnectionTrait>(
         return Ok(Default::default());
     }
     let at = bind(now.into());
-    let who = bind(worker.into());
+    let who = bind(holder.into());
     let sql = format!(
         "WITH v (id, provider_id, provider_message_id) AS (VALUES {rows}) \
          UPDATE messages SET status = 'sent', sent_at = {at}, updated_at = {at}, \
@@ -542,8 +589,15 @@ async fn record_sent<C: ConnectionTrait>(
 }
 
 /// Gives a worker's unfinished claims back to the queue (on shutdown), without counting the
-/// attempt.
+/// attempt: those held by `worker` itself or by any of its claim tokens (`<worker>#<n>`).
 pub async fn release(db: &Db, worker: &str) -> AppResult<u64> {
+    let prefix = format!("{worker}#");
+    let mine = sea_orm::Condition::any()
+        .add(message::Column::LeasedBy.eq(worker))
+        .add(
+            // A number, not input: nothing to bind.
+            Expr::cust(format!("SUBSTR(leased_by, 1, {})", prefix.chars().count())).eq(prefix),
+        );
     let res = message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(Status::Queued.code()))
         .col_expr(
@@ -559,7 +613,7 @@ pub async fn release(db: &Db, worker: &str) -> AppResult<u64> {
             Expr::col(message::Column::Attempts).sub(1),
         )
         .filter(message::Column::Status.eq(Status::Sending.code()))
-        .filter(message::Column::LeasedBy.eq(worker))
+        .filter(mine)
         .exec(&db.conn)
         .await?;
     Ok(res.rows_affected)

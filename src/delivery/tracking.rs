@@ -149,6 +149,9 @@ pub struct Receipt {
 
 const MAX_SKEW_SECS: i64 = 300;
 
+/// How long a provider is asked to wait before posting again a receipt that came too early.
+const RETRY_AFTER_SECS: u32 = 60;
+
 async fn receipt(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -188,8 +191,8 @@ async fn receipt(
     let (kind, status) = match r.status.as_str() {
         "delivered" => (EventKind::Delivered, Some(Status::Delivered)),
         "read" => (EventKind::Read, Some(Status::Read)),
-        "failed" => (EventKind::Failed, None),
-        "bounced" => (EventKind::Bounced, None),
+        "failed" => (EventKind::Failed, Some(Status::Dead)),
+        "bounced" => (EventKind::Bounced, Some(Status::Dead)),
         _ => {
             return Err(AppError::invalid(
                 "status",
@@ -197,13 +200,29 @@ async fn receipt(
             ))
         }
     };
-    // Unknown messages are refused: a receipt can only speak of what this provider sent.
-    let m = message::Entity::find()
+    // Unknown messages are refused: a receipt can only speak of what this provider sent. But a
+    // fast provider may report before the worker has recorded the send (and the provider's id
+    // for it): while messages of the provider's channel are being sent, the provider is asked to
+    // post again later rather than told the message does not exist.
+    let Some(m) = message::Entity::find()
         .filter(message::Column::ProviderId.eq(provider_id))
         .filter(message::Column::ProviderMessageId.eq(r.provider_message_id.clone()))
         .one(&state.db.conn)
         .await?
-        .ok_or(AppError::NotFound)?;
+    else {
+        let in_flight = message::Entity::find()
+            .filter(message::Column::Channel.eq(p.channel.clone()))
+            .filter(message::Column::Status.eq(Status::Sending.code()))
+            .one(&state.db.conn)
+            .await?
+            .is_some();
+        if in_flight {
+            return Ok(HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()))
+                .json(json!({"ok": false, "retry_after": RETRY_AFTER_SECS})));
+        }
+        return Err(AppError::NotFound);
+    };
     let at = r.at.unwrap_or_else(Utc::now);
     let tx = state.db.begin_write().await?;
     let inserted = event::Entity::insert(event::ActiveModel {
@@ -237,6 +256,18 @@ async fn receipt(
                 .col_expr(message::Column::UpdatedAt, Expr::value(Utc::now()))
                 .filter(message::Column::Id.eq(m.id));
             q = match s {
+                // The provider could not deliver it after all: dead, with the reason. A message
+                // already read is not undone by a late report.
+                Status::Dead => q
+                    .col_expr(message::Column::ErrorClass, Expr::value(r.status.clone()))
+                    .col_expr(
+                        message::Column::LastError,
+                        Expr::value(format!("delivery receipt: {}", r.status)),
+                    )
+                    .filter(
+                        message::Column::Status
+                            .is_in([Status::Sent.code(), Status::Delivered.code()]),
+                    ),
                 Status::Delivered => q
                     .col_expr(message::Column::DeliveredAt, Expr::value(Some(at)))
                     .filter(message::Column::Status.eq(Status::Sent.code())),

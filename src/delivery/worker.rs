@@ -2,10 +2,11 @@
 //! withdrawn since the message was queued), sends through the channel's provider within its rate
 //! limit and daily quota, and records each outcome — sent, retry with backoff, dead (then the
 //! fallback channel, if the person is not on this one), suppressed, or deferred (quiet hours,
-//! quota). On shutdown it stops claiming, lets sends in flight finish, and gives back what it
-//! still holds.
+//! quota). On shutdown it stops claiming, lets sends in flight finish, starts no other send of
+//! the batch, and gives back what it still holds without counting an attempt.
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -13,14 +14,13 @@ use chrono::{Duration, TimeZone, Utc};
 use futures_util::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::json;
 use tokio::sync::watch;
 
 use super::channels::{self, Kind, Outbound, Sender};
 use super::compose::Composer;
 use super::entity::{message, provider};
 use super::metrics::Metrics;
-use super::model::{Failure, QuietPolicy};
+use super::model::{ErrorClass, Failure, QuietPolicy};
 use super::outbox::{self, FallbackStep, NewMessage, Outcome};
 use crate::config::Settings;
 use crate::contacts::entity::guardian;
@@ -36,6 +36,12 @@ struct Live {
     model: provider::Model,
     sender: Box<dyn Sender>,
     limiter: DefaultDirectRateLimiter,
+}
+
+/// A claimed batch once sent: the claim's token and each message's outcome, to be recorded.
+struct Batch {
+    holder: String,
+    outcomes: Vec<(message::Model, Outcome)>,
 }
 
 /// A batch's outcomes being written.
@@ -75,6 +81,12 @@ pub struct Worker {
     providers: tokio::sync::RwLock<ProviderCache>,
     file: Arc<Live>,
     quiet: QuietPolicy,
+    /// Claims made so far; numbers each claim's token.
+    claims: AtomicU64,
+    /// Set when shutdown is asked for: sends not yet started are given back.
+    stopping: AtomicBool,
+    /// Providers that said their daily quota is used up, with when it renews.
+    held: std::sync::Mutex<HashMap<i64, chrono::DateTime<Utc>>>,
 }
 
 const PROVIDERS_REFRESH_SECS: i64 = 30;
@@ -121,6 +133,9 @@ impl Worker {
             file,
             quiet: settings.quiet_policy(),
             settings,
+            claims: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            held: Default::default(),
         })
     }
 
@@ -169,6 +184,20 @@ impl Worker {
 
     /// Runs every channel's loop until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        // The loops look at the signal between batches; sends look at this flag, so a batch
+        // being sent stops at the next message rather than at its end.
+        let watcher = {
+            let me = self.clone();
+            let mut signal = shutdown.clone();
+            tokio::spawn(async move {
+                while !*signal.borrow_and_update() {
+                    if signal.changed().await.is_err() {
+                        return;
+                    }
+                }
+                me.stopping.store(true, Ordering::SeqCst);
+            })
+        };
         let loops: Vec<_> = Channel::ALL
             .iter()
             .map(|c| {
@@ -181,6 +210,7 @@ impl Worker {
         for l in loops {
             let _ = l.await;
         }
+        watcher.abort();
         match outbox::release(&self.db, &self.id).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "claims given back"),
@@ -203,13 +233,11 @@ impl Worker {
             } else {
                 match self.claim_and_send(channel, &mut recording).await {
                     Ok(None) => poll,
-                    Ok(Some(outcomes)) => {
+                    Ok(Some(batch)) => {
                         finish(recording.take()).await;
                         let me = self.clone();
                         recording =
-                            Some(tokio::spawn(
-                                async move { me.record(channel, outcomes).await },
-                            ));
+                            Some(tokio::spawn(async move { me.record(channel, batch).await }));
                         StdDuration::ZERO
                     }
                     Err(e) => {
@@ -237,9 +265,9 @@ impl Worker {
         }
         match self.claim_and_send(channel, &mut None).await? {
             None => Ok(0),
-            Some(outcomes) => {
-                let n = outcomes.len();
-                self.record(channel, outcomes).await?;
+            Some(batch) => {
+                let n = batch.outcomes.len();
+                self.record(channel, batch).await?;
                 Ok(n)
             }
         }
@@ -251,12 +279,19 @@ impl Worker {
         &self,
         channel: Channel,
         pending: &mut Option<Recording>,
-    ) -> AppResult<Option<Vec<(message::Model, Outcome)>>> {
+    ) -> AppResult<Option<Batch>> {
         let lease = Duration::seconds(self.settings.worker_lease_secs.into());
+        // Each claim has its own token, so that only this claim's outcomes are recorded on
+        // what it took, even if a later claim of this same worker takes a message over.
+        let holder = format!(
+            "{}#{}",
+            self.id,
+            self.claims.fetch_add(1, Ordering::Relaxed) + 1
+        );
         let batch = outbox::claim(
             &self.db,
             channel,
-            &self.id,
+            &holder,
             self.settings.worker_batch,
             lease,
         )
@@ -308,6 +343,7 @@ impl Worker {
             m.recipient = Some(address.clone());
             let chosen = providers
                 .iter()
+                .filter(|p| self.held_until(p.model.id).is_none())
                 .find(|p| match budget.get_mut(&p.model.id) {
                     Some(left) if *left > 0 => {
                         *left -= 1;
@@ -325,9 +361,14 @@ impl Worker {
                     until: Utc::now() + Duration::minutes(1),
                     reason: "no usable provider",
                 },
-                // Every provider of the channel has used its quota: wait for tomorrow.
+                // Every provider of the channel has used its quota: wait for tomorrow (or for
+                // when the first provider that said so renews it).
                 None => Plan::Defer {
-                    until: self.next_local_midnight(),
+                    until: providers
+                        .iter()
+                        .filter_map(|p| self.held_until(p.model.id))
+                        .min()
+                        .unwrap_or_else(|| self.next_local_midnight()),
                     reason: "daily quota",
                 },
             };
@@ -349,25 +390,28 @@ impl Worker {
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        Ok(Some(outcomes))
+        Ok(Some(Batch { holder, outcomes }))
     }
 
-    /// Records a batch's outcomes, counts them, and queues fallbacks for the dead.
-    async fn record(
-        &self,
-        channel: Channel,
-        outcomes: Vec<(message::Model, Outcome)>,
-    ) -> AppResult<()> {
-        let recorded = outbox::record(&self.db, &self.id, outcomes, self.settings.timezone).await?;
-        for (m, outcome) in &recorded {
-            self.metrics.count(channel, outcome);
-            if let Outcome::Dead { failure } = outcome {
+    /// Records a batch's outcomes and counts them. The fallbacks of messages that died because
+    /// the person is not on the channel are composed first and queued by the same transaction.
+    async fn record(&self, channel: Channel, mut batch: Batch) -> AppResult<()> {
+        for (m, outcome) in batch.outcomes.iter_mut() {
+            if let Outcome::Dead { failure, fallback } = outcome {
                 if failure.class.falls_back() {
-                    if let Err(e) = self.fall_back(m).await {
-                        tracing::warn!(message = m.id, error = %e, "fallback failed");
-                    }
+                    *fallback = self.fallback_for(m).await?.map(Box::new);
                 }
             }
+        }
+        let recorded = outbox::record(
+            &self.db,
+            &batch.holder,
+            batch.outcomes,
+            self.settings.timezone,
+        )
+        .await?;
+        for (_, outcome) in &recorded {
+            self.metrics.count(channel, outcome);
         }
         Ok(())
     }
@@ -380,16 +424,20 @@ impl Worker {
     }
 
     fn next_local_midnight(&self) -> chrono::DateTime<Utc> {
-        let tz = self.settings.timezone;
-        let tomorrow = Utc::now()
-            .with_timezone(&tz)
-            .date_naive()
-            .succ_opt()
-            .expect("a next day");
-        tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).expect("midnight"))
-            .earliest()
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc::now() + Duration::hours(24))
+        next_midnight(self.settings.timezone)
+    }
+
+    /// When a provider that said its quota is used up may be asked again, if it is not yet.
+    fn held_until(&self, provider_id: i64) -> Option<chrono::DateTime<Utc>> {
+        let mut held = self.held.lock().expect("not poisoned");
+        match held.get(&provider_id) {
+            Some(until) if *until > Utc::now() => Some(*until),
+            Some(_) => {
+                held.remove(&provider_id);
+                None
+            }
+            None => None,
+        }
     }
 
     async fn send_one(&self, m: &message::Model, live: &Live) -> Outcome {
@@ -397,7 +445,8 @@ impl Worker {
             Some(Ok(c)) => c,
             _ => {
                 return Outcome::Dead {
-                    failure: Failure::new(super::model::ErrorClass::Content, "no content"),
+                    failure: Failure::new(ErrorClass::Content, "no content"),
+                    fallback: None,
                 }
             }
         };
@@ -412,14 +461,59 @@ impl Worker {
                 unsubscribe::one_click_url(&self.settings.base(), &self.secret, m.guardian_id)
             }),
         };
+        if self.stopping.load(Ordering::SeqCst) {
+            return Outcome::Release { reason: "stopping" };
+        }
         live.limiter.until_ready().await;
+        if self.stopping.load(Ordering::SeqCst) {
+            return Outcome::Release { reason: "stopping" };
+        }
+        // The provider said its daily quota is used up (perhaps while this batch was sending):
+        // asking again before it renews would only be refused.
+        if let Some(until) = self.held_until(live.model.id) {
+            return Outcome::Defer {
+                until,
+                reason: "provider daily quota",
+            };
+        }
+        // A send must end within the lease: once it has run out, another worker may take the
+        // message and send it too. What cannot be sent in time goes back to the queue.
+        if !self.lease_lasts(m, live) {
+            return Outcome::Release {
+                reason: "lease running out",
+            };
+        }
         let provider_id = (live.model.id != 0).then_some(live.model.id);
         match live.sender.send(&out).await {
             Ok(accepted) => Outcome::Sent {
                 provider_id,
                 accepted,
             },
+            Err(failure) if failure.class == ErrorClass::QuotaExhausted => {
+                let until = next_midnight(chrono_tz::Asia::Ho_Chi_Minh);
+                self.held
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(live.model.id, until);
+                tracing::warn!(
+                    provider = live.model.id,
+                    detail = %failure.detail,
+                    until = %until,
+                    "provider's daily quota used up; its messages wait"
+                );
+                Outcome::Defer {
+                    until,
+                    reason: "provider daily quota",
+                }
+            }
             Err(failure) if failure.class.retryable() && m.attempts < m.max_attempts => {
+                if failure.class == ErrorClass::ProviderConfig {
+                    tracing::warn!(
+                        provider = live.model.id,
+                        detail = %failure.detail,
+                        "provider set-up error; retrying"
+                    );
+                }
                 let wait = super::model::backoff(
                     m.attempts,
                     Duration::seconds(self.settings.retry_base_secs.into()),
@@ -430,24 +524,36 @@ impl Worker {
                     at: Utc::now() + wait,
                 }
             }
-            Err(failure) => Outcome::Dead { failure },
+            Err(failure) => Outcome::Dead {
+                failure,
+                fallback: None,
+            },
         }
     }
 
-    /// The next channel of the message's fallback plan, when the person can be reached there.
-    async fn fall_back(&self, m: &message::Model) -> AppResult<()> {
+    /// Whether the claim on `m` still has time for one send through `live` (its timeout, or at
+    /// most half the lease when a provider's timeout is longer than that).
+    fn lease_lasts(&self, m: &message::Model, live: &Live) -> bool {
+        let lease = Duration::seconds(self.settings.worker_lease_secs.into());
+        let margin = Duration::milliseconds(live.model.timeout_ms.max(0).into()).min(lease / 2);
+        m.lease_until.is_some_and(|end| Utc::now() + margin < end)
+    }
+
+    /// The message for the next channel of `m`'s fallback plan, when the person can be reached
+    /// there; it is queued when `m` is recorded dead.
+    async fn fallback_for(&self, m: &message::Model) -> AppResult<Option<NewMessage>> {
         let plan: Vec<FallbackStep> = match &m.fallback_plan {
             Some(p) => serde_json::from_str(p).unwrap_or_default(),
-            None => return Ok(()),
+            None => return Ok(None),
         };
         let Some((step, rest)) = plan.split_first() else {
-            return Ok(());
+            return Ok(None);
         };
         if contacts::reachable(&self.db.conn, step.channel, &[m.guardian_id])
             .await?
             .is_empty()
         {
-            return Ok(());
+            return Ok(None);
         }
         let key = format!("{}|fallback:{}", m.idempotency_key, step.channel.code());
         let base = self.settings.base();
@@ -468,7 +574,7 @@ impl Worker {
             )
             .await?
         else {
-            return Ok(());
+            return Ok(None);
         };
         let students: Vec<i64> = super::entity::message_student::Entity::find()
             .filter(super::entity::message_student::Column::MessageId.eq(m.id))
@@ -477,47 +583,43 @@ impl Worker {
             .into_iter()
             .map(|l| l.student_id)
             .collect();
-        let tx = self.db.begin_write().await?;
-        let ids = outbox::enqueue(
-            &*tx,
-            vec![NewMessage {
-                idempotency_key: key,
-                source_kind: crate::delivery::outbox::source::ALL
-                    .iter()
-                    .find(|s| **s == m.source_kind)
-                    .copied()
-                    .unwrap_or(outbox::source::MANUAL),
-                source_id: m.source_id,
-                campaign_id: m.campaign_id,
-                school_id: m.school_id,
-                guardian_id: m.guardian_id,
-                channel: step.channel,
-                template_id: Some(step.template_id),
-                template_version: Some(step.template_version),
-                language: Lang::parse(&m.language).unwrap_or(c.language),
-                recipient: c.recipient,
-                content: c.content,
-                student_ids: students,
-                fallback: rest.to_vec(),
-                fallback_of: Some(m.id),
-                not_before: Utc::now(),
-                max_attempts: self.settings.max_attempts as i32,
-            }],
-        )
-        .await?;
-        if let Some(new_id) = ids.first() {
-            super::entity::event::Entity::insert(outbox::event_model(
-                m.id,
-                super::model::EventKind::Fallback,
-                Some(json!({"to": step.channel.code(), "message_id": new_id})),
-                Utc::now(),
-            ))
-            .exec(&*tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        Ok(Some(NewMessage {
+            idempotency_key: key,
+            source_kind: crate::delivery::outbox::source::ALL
+                .iter()
+                .find(|s| **s == m.source_kind)
+                .copied()
+                .unwrap_or(outbox::source::MANUAL),
+            source_id: m.source_id,
+            campaign_id: m.campaign_id,
+            school_id: m.school_id,
+            guardian_id: m.guardian_id,
+            channel: step.channel,
+            template_id: Some(step.template_id),
+            template_version: Some(step.template_version),
+            language: Lang::parse(&m.language).unwrap_or(c.language),
+            recipient: c.recipient,
+            content: c.content,
+            student_ids: students,
+            fallback: rest.to_vec(),
+            fallback_of: Some(m.id),
+            not_before: Utc::now(),
+            max_attempts: self.settings.max_attempts as i32,
+        }))
     }
+}
+
+/// The next midnight in `tz`.
+fn next_midnight(tz: chrono_tz::Tz) -> chrono::DateTime<Utc> {
+    let tomorrow = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .expect("a next day");
+    tz.from_local_datetime(&tomorrow.and_hms_opt(0, 0, 0).expect("midnight"))
+        .earliest()
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc::now() + Duration::hours(24))
 }
 
 /// The host's name, at most 40 bytes (worker ids must fit the `leased_by` column).

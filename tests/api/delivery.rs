@@ -23,7 +23,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{spawn_app_with, TestApp};
-use crate::sinks::{smtp_that_hangs_up, SmtpSink};
+use crate::sinks::{smtp_that_hangs_up, smtp_that_refuses_service, SmtpSink};
 
 const HEADER: &str = "school_code,si_number,full_name,date_of_birth,class_name,hi_status,guardian_name,guardian_relationship,guardian_phone,guardian_email,guardian_zalo,guardian_app_ref,consent_sms,consent_zalo,consent_email,consent_push\n";
 
@@ -1451,4 +1451,474 @@ async fn a_worker_stopping_gives_its_claims_back() {
         .expect("stops in time")
         .unwrap();
     assert_eq!(env.message(id).await.status, "sent");
+}
+
+#[tokio::test]
+async fn a_worker_sends_nothing_once_its_lease_has_run_out() {
+    // A one-second lease and a provider that takes one message a second: the second message of
+    // the batch could only be sent after the lease ended, when another worker may have it.
+    let env = setup_with(|s| s.worker_lease_secs = 1).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "x"})))
+        .mount(&server)
+        .await;
+    let mut p = sms_json_provider(&server.uri());
+    p["rate_per_sec"] = json!(1);
+    p["concurrency"] = json!(1);
+    env.add_provider(p).await;
+    let tpl = env.template("sms", "deadline_reminder").await;
+    let first = env.queue(env.binh, tpl, &[], "lease-1").await;
+    let second = env.queue(env.em, tpl, &[], "lease-2").await;
+
+    assert_eq!(env.worker().run_once(Channel::Sms).await.unwrap(), 2);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "nothing is sent on a lease that has run out"
+    );
+    let m = env.message(first).await;
+    assert_eq!((m.status.as_str(), m.attempts), ("sent", 1));
+    // The other one is back in the queue, its attempt not counted, and no event recorded.
+    let m = env.message(second).await;
+    assert_eq!(
+        (m.status.as_str(), m.attempts, m.leased_by),
+        ("queued", 0, None)
+    );
+    assert_eq!(env.events(second).await, ["queued"]);
+    // Another worker sends it, once.
+    assert_eq!(env.worker().run_once(Channel::Sms).await.unwrap(), 1);
+    let m = env.message(second).await;
+    assert_eq!((m.status.as_str(), m.attempts), ("sent", 1));
+    let keys: std::collections::HashSet<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 2);
+}
+
+#[tokio::test]
+async fn only_the_claim_holding_a_message_records_its_outcome() {
+    let env = setup().await;
+    let sms = env.template("sms", "deadline_reminder").await;
+    let id = env.queue(env.binh, sms, &[], "token").await;
+    // A claim whose lease has already run out, then a second claim of the same worker taking
+    // the message over.
+    let stale = outbox::claim(
+        &env.app.db,
+        Channel::Sms,
+        "w-1#1",
+        10,
+        Duration::seconds(-1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stale.len(), 1);
+    let fresh = outbox::claim(&env.app.db, Channel::Sms, "w-1#2", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 1);
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let failure = hi_outreach::delivery::model::Failure::new(
+        hi_outreach::delivery::model::ErrorClass::Server,
+        "HTTP 500",
+    );
+    let late = outbox::record(
+        &env.app.db,
+        "w-1#1",
+        vec![(
+            stale[0].clone(),
+            Outcome::Retry {
+                failure,
+                at: Utc::now(),
+            },
+        )],
+        tz,
+    )
+    .await
+    .unwrap();
+    assert!(late.is_empty(), "the stale claim overwrites nothing");
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.leased_by.as_deref()),
+        ("sending", Some("w-1#2"))
+    );
+    let done = outbox::record(
+        &env.app.db,
+        "w-1#2",
+        vec![(
+            fresh[0].clone(),
+            Outcome::Sent {
+                provider_id: None,
+                accepted: Default::default(),
+            },
+        )],
+        tz,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(env.message(id).await.status, "sent");
+    assert_eq!(env.events(id).await, ["queued", "sent"]);
+    // Stopping gives back every claim of the worker, whatever its number.
+    let other = env.queue(env.em, sms, &[], "token-2").await;
+    outbox::claim(&env.app.db, Channel::Sms, "w-1#3", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    outbox::claim(
+        &env.app.db,
+        Channel::Sms,
+        "w-10#1",
+        10,
+        Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outbox::release(&env.app.db, "w-1").await.unwrap(), 1);
+    assert_eq!(env.message(other).await.status, "queued");
+}
+
+#[tokio::test]
+async fn stopping_mid_batch_starts_no_further_send() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    // The first send is slow, so the stop arrives while it is in flight.
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "slow"}))
+                .set_delay(std::time::Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "fast"})))
+        .mount(&server)
+        .await;
+    let mut p = sms_json_provider(&server.uri());
+    p["timeout_ms"] = json!(10_000);
+    p["concurrency"] = json!(1);
+    env.add_provider(p).await;
+    let tpl = env.template("sms", "deadline_reminder").await;
+    let ids = [
+        env.queue(env.binh, tpl, &[], "halt-1").await,
+        env.queue(env.em, tpl, &[], "halt-2").await,
+    ];
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(env.worker().run(stopped));
+    while server.received_requests().await.unwrap().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(20), task)
+        .await
+        .expect("stops")
+        .unwrap();
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "the send in flight finishes, no other starts"
+    );
+    let mut states = Vec::new();
+    for id in ids {
+        let m = env.message(id).await;
+        states.push((m.status, m.attempts, m.leased_by));
+    }
+    states.sort();
+    assert_eq!(
+        states,
+        [("queued".into(), 0, None), ("sent".into(), 1, None)],
+        "the message not started waits, its attempt not counted"
+    );
+}
+
+#[tokio::test]
+async fn a_message_is_recorded_dead_only_together_with_its_fallback() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message/template"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error": -118, "message": "Zalo account not existed"})),
+        )
+        .mount(&server)
+        .await;
+    env.add_provider(json!({
+        "name": "Zalo OA", "channel": "zalo", "kind": "zalo_zns", "base_url": server.uri(),
+        "credentials": {"access_token": "t"},
+    }))
+    .await;
+    let sms_tpl = env.template("sms", "deadline_reminder").await;
+    let id = env
+        .queue(
+            env.em,
+            env.template("zalo", "deadline_reminder").await,
+            &[sms_tpl],
+            "atomic-fb",
+        )
+        .await;
+    // The database refuses the fallback's row: the outcome must not be recorded without it.
+    let db = &env.app.db.conn;
+    let exec = |sql: &str| {
+        db.execute(Statement::from_string(
+            env.app.db.backend(),
+            sql.to_string(),
+        ))
+    };
+    let pg = env.app.db.backend() == sea_orm::DbBackend::Postgres;
+    if pg {
+        exec(
+            "CREATE FUNCTION refuse_fallbacks() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.fallback_of IS NOT NULL THEN RAISE EXCEPTION 'refused'; END IF; \
+             RETURN NEW; END $$",
+        )
+        .await
+        .unwrap();
+        exec(
+            "CREATE TRIGGER refuse_fallbacks BEFORE INSERT ON messages \
+             FOR EACH ROW EXECUTE FUNCTION refuse_fallbacks()",
+        )
+        .await
+        .unwrap();
+    } else {
+        exec(
+            "CREATE TRIGGER refuse_fallbacks BEFORE INSERT ON messages \
+             WHEN NEW.fallback_of IS NOT NULL BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        )
+        .await
+        .unwrap();
+    }
+    let w = env.worker();
+    assert!(w.run_once(Channel::Zalo).await.is_err());
+    let m = env.message(id).await;
+    assert_eq!(m.status, "sending", "nothing recorded: the claim stands");
+    assert_eq!(env.events(id).await, ["queued"]);
+    exec(if pg {
+        "DROP TRIGGER refuse_fallbacks ON messages"
+    } else {
+        "DROP TRIGGER refuse_fallbacks"
+    })
+    .await
+    .unwrap();
+    // When the lease runs out the message is tried again, and now both are recorded.
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::LeaseUntil,
+            Expr::value(Some(Utc::now() - Duration::seconds(1))),
+        )
+        .filter(message::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .unwrap();
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 1);
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.error_class.as_deref()),
+        ("dead", Some("not_on_channel"))
+    );
+    let fallbacks = message::Entity::find()
+        .filter(message::Column::FallbackOf.eq(id))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(fallbacks.len(), 1);
+    assert_eq!(fallbacks[0].channel, "sms");
+    assert_eq!(env.events(id).await, ["queued", "dead", "fallback"]);
+}
+
+#[tokio::test]
+async fn provider_set_up_errors_are_retried_not_blamed_on_the_message() {
+    let env = setup().await;
+    let tpl = env.template("email", "deadline_reminder").await;
+    // The server refuses our sender at MAIL FROM (550): not the parent's address.
+    let sink = SmtpSink::start();
+    sink.refuse_senders();
+    let p = env.add_provider(smtp_provider(sink.port)).await;
+    let id = env.queue(env.binh, tpl, &[], "sender-refused").await;
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Email).await.unwrap(), 1);
+    let m = env.message(id).await;
+    assert_eq!(
+        (m.status.as_str(), m.attempts, m.error_class.as_deref()),
+        ("retrying", 1, Some("provider_config"))
+    );
+    assert!(sink.received().is_empty());
+    // A server that greets with 554 refuses the service, not this message.
+    provider::Entity::delete_by_id(p["id"].as_i64().unwrap())
+        .exec(&env.app.db.conn)
+        .await
+        .unwrap();
+    env.add_provider(smtp_provider(smtp_that_refuses_service().await))
+        .await;
+    let other = env.queue(env.em, tpl, &[], "greeting-refused").await;
+    env.make_due().await;
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Email).await.unwrap(), 2);
+    for id in [id, other] {
+        let m = env.message(id).await;
+        assert_eq!(
+            (m.status.as_str(), m.error_class.as_deref()),
+            ("retrying", Some("provider_config")),
+            "{id}"
+        );
+    }
+
+    // HTTP 404 from an SMS gateway is a wrong URL, not a person missing from SMS…
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    env.add_provider(sms_json_provider(&server.uri())).await;
+    env.add_provider(webhook_provider(&server.uri())).await;
+    let sms = env
+        .queue(
+            env.binh,
+            env.template("sms", "deadline_reminder").await,
+            &[],
+            "sms-404",
+        )
+        .await;
+    let push = env
+        .queue(
+            env.binh,
+            env.template("push", "deadline_reminder").await,
+            &[],
+            "push-404",
+        )
+        .await;
+    // A new worker: the other one read the providers before these were added.
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Sms).await.unwrap(), 1);
+    let m = env.message(sms).await;
+    assert_eq!(
+        (
+            m.status.as_str(),
+            m.error_class.as_deref(),
+            m.last_error.as_deref()
+        ),
+        ("retrying", Some("provider_config"), Some("HTTP 404"))
+    );
+    // …while the app webhook answers 404 for a person without the app.
+    assert_eq!(w.run_once(Channel::Push).await.unwrap(), 1);
+    let m = env.message(push).await;
+    assert_eq!(
+        (m.status.as_str(), m.error_class.as_deref()),
+        ("dead", Some("not_on_channel"))
+    );
+}
+
+#[tokio::test]
+async fn a_used_up_zalo_daily_quota_holds_messages_until_the_next_vietnam_day() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/message/template"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"error": -144, "message": "OA exceeded daily quota"})),
+        )
+        .mount(&server)
+        .await;
+    env.add_provider(json!({
+        "name": "Zalo OA", "channel": "zalo", "kind": "zalo_zns", "base_url": server.uri(),
+        "credentials": {"access_token": "t"}, "concurrency": 1,
+    }))
+    .await;
+    let tpl = env.template("zalo", "deadline_reminder").await;
+    let ids = [
+        env.queue(env.binh, tpl, &[], "zq-1").await,
+        env.queue(env.em, tpl, &[], "zq-2").await,
+    ];
+    let w = env.worker();
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 2);
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "once Zalo says the quota is used up, it is not asked again today"
+    );
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let tomorrow = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
+    let midnight = tomorrow
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(tz)
+        .unwrap()
+        .with_timezone(&Utc);
+    for id in ids {
+        let m = env.message(id).await;
+        assert_eq!((m.status.as_str(), m.attempts), ("queued", 0), "{id}");
+        assert_eq!(m.next_attempt_at, midnight, "{id}");
+    }
+    assert_eq!(w.run_once(Channel::Zalo).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn early_receipts_are_asked_again_and_bounces_end_the_message() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    let p = env.add_provider(webhook_provider(&server.uri())).await;
+    let pid = p["id"].as_i64().unwrap();
+    let id = env
+        .queue(
+            env.binh,
+            env.template("push", "deadline_reminder").await,
+            &[],
+            "early",
+        )
+        .await;
+    let secret = b"receipt-secret";
+    let now = Utc::now().timestamp();
+    let bounced = json!({"provider_message_id": "push-5", "status": "bounced", "event_id": "b-1"});
+    // Claimed and handed to the provider, not yet recorded: the provider is told to come back.
+    let claimed = outbox::claim(&env.app.db, Channel::Push, "w#1", 10, Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(post_receipt(&env, pid, &bounced, now, secret).await, 503);
+    assert_eq!(env.events(id).await, ["queued"]);
+    outbox::record(
+        &env.app.db,
+        "w#1",
+        vec![(
+            claimed[0].clone(),
+            Outcome::Sent {
+                provider_id: Some(pid),
+                accepted: hi_outreach::delivery::model::Accepted {
+                    provider_message_id: Some("push-5".into()),
+                },
+            },
+        )],
+        chrono_tz::Asia::Ho_Chi_Minh,
+    )
+    .await
+    .unwrap();
+    // Posted again, it counts: the message is dead, with the reason and an event.
+    assert_eq!(post_receipt(&env, pid, &bounced, now, secret).await, 200);
+    let m = env.message(id).await;
+    assert_eq!(
+        (
+            m.status.as_str(),
+            m.error_class.as_deref(),
+            m.last_error.as_deref()
+        ),
+        ("dead", Some("bounced"), Some("delivery receipt: bounced"))
+    );
+    assert_eq!(env.events(id).await, ["queued", "sent", "bounced"]);
+    assert_eq!(env.funnel("").await["dead"], 1);
+    // With nothing being sent, an unknown message is unknown.
+    let unknown = json!({"provider_message_id": "nope", "status": "failed"});
+    assert_eq!(post_receipt(&env, pid, &unknown, now, secret).await, 404);
 }

@@ -14,6 +14,8 @@ struct Shared {
     rcpt_script: VecDeque<Response>,
     /// Recipients refused for good (550).
     unknown: Vec<String>,
+    /// Refuse every sender (MAIL FROM) with 550.
+    refuse_senders: bool,
 }
 
 #[derive(Clone)]
@@ -24,6 +26,13 @@ struct Sink {
 
 impl Handler for Sink {
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        response::OK
+    }
+
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.shared.lock().unwrap().refuse_senders {
+            return response::NO_MAILBOX;
+        }
         response::OK
     }
 
@@ -93,6 +102,11 @@ impl SmtpSink {
         self.shared.lock().unwrap().rcpt_script.extend(answers);
     }
 
+    /// Every sender is refused for good (MAIL FROM answered 550).
+    pub fn refuse_senders(&self) {
+        self.shared.lock().unwrap().refuse_senders = true;
+    }
+
     /// Recipients containing `fragment` are refused for good.
     pub fn unknown_mailbox(&self, fragment: &str) {
         self.shared.lock().unwrap().unknown.push(fragment.into());
@@ -128,6 +142,20 @@ pub async fn smtp_that_hangs_up() -> u16 {
                     }
                 }
             });
+        }
+    });
+    port
+}
+
+/// An SMTP server that greets with 554: it will not serve us at all.
+pub async fn smtp_that_refuses_service() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.write_all(b"554 no service here\r\n").await;
         }
     });
     port

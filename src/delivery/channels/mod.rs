@@ -91,7 +91,9 @@ pub fn short_key(key: &str) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..16])
 }
 
-/// How an HTTP answer maps to our classes; `None` for success.
+/// How an HTTP answer maps to our classes; `None` for success. A 404 or 410 from a gateway
+/// means a wrong URL or a retired endpoint — the provider's set-up, not the person (only the app
+/// webhook uses them to say the person is unknown, see `webhook`).
 pub fn classify_http(status: reqwest::StatusCode) -> Option<Failure> {
     let code = status.as_u16();
     let detail = format!("HTTP {code}");
@@ -99,8 +101,7 @@ pub fn classify_http(status: reqwest::StatusCode) -> Option<Failure> {
         200..=299 => None,
         408 => Some(Failure::new(ErrorClass::Timeout, detail)),
         429 => Some(Failure::new(ErrorClass::RateLimited, detail)),
-        401 | 403 => Some(Failure::new(ErrorClass::ProviderConfig, detail)),
-        404 | 410 => Some(Failure::new(ErrorClass::NotOnChannel, detail)),
+        401 | 403 | 404 | 410 => Some(Failure::new(ErrorClass::ProviderConfig, detail)),
         500..=599 => Some(Failure::new(ErrorClass::Server, detail)),
         _ => Some(Failure::new(ErrorClass::Content, detail)),
     }

@@ -9,8 +9,8 @@ use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::Rset;
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::Message;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -143,7 +143,7 @@ impl SmtpSender {
                     None,
                 )
                 .await
-                .map_err(|e| classify(&e))?
+                .map_err(|e| classify_session(&e))?
             }
             _ => {
                 let tcp = TcpStream::connect((self.host.as_str(), self.port))
@@ -152,22 +152,26 @@ impl SmtpSender {
                 let _ = tcp.set_nodelay(true);
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                     .await
-                    .map_err(|e| classify(&e))?
+                    .map_err(|e| classify_session(&e))?
             }
         };
         if let Security::StartTls(tls) = &self.security {
             conn.starttls(tls.clone(), &self.hello)
                 .await
-                .map_err(|e| classify(&e))?;
+                .map_err(|e| classify_session(&e))?;
         }
         if let Some(c) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], c)
                 .await
                 .map_err(|e| {
-                    Failure::new(
-                        ErrorClass::ProviderConfig,
-                        format!("SMTP login refused: {}", classify(&e).detail),
-                    )
+                    let f = classify_session(&e);
+                    match f.class {
+                        ErrorClass::Timeout | ErrorClass::Network => f,
+                        _ => Failure::new(
+                            ErrorClass::ProviderConfig,
+                            format!("SMTP login refused: {}", f.detail),
+                        ),
+                    }
                 })?;
         }
         Ok(conn)
@@ -197,7 +201,7 @@ impl SmtpSender {
             .await
             .map_err(|_| Failure::new(ErrorClass::Network, "SMTP sender closed"))?;
         let mut conn = self.checkout().await?;
-        let result = conn.send(envelope, raw).await;
+        let result = transaction(&mut conn, envelope, raw).await;
         match &result {
             // A refusal leaves the session usable; a broken connection is dropped.
             _ if conn.has_broken() => conn.abort().await,
@@ -218,7 +222,70 @@ impl SmtpSender {
                 }
             }
         }
-        result.map(|_| ()).map_err(|e| classify(&e))
+        result
+    }
+}
+
+/// One mail transaction, step by step, so that a refusal is classed by the step that met it:
+/// MAIL FROM speaks of our sender (the provider's set-up), RCPT TO of the recipient, the end of
+/// DATA of this message.
+async fn transaction(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    raw: &[u8],
+) -> Result<(), Failure> {
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a: &lettre::Address| !a.to_string().is_ascii());
+    if non_ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(Failure::new(
+                ErrorClass::InvalidRecipient,
+                "the server takes no UTF-8 addresses",
+            ));
+        }
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !raw.is_ascii() {
+        if !conn.server_info().supports_feature(Extension::EightBitMime) {
+            return Err(Failure::new(
+                ErrorClass::ProviderConfig,
+                "the server takes no 8-bit messages",
+            ));
+        }
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(|e| classify_session(&e))?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(|e| classify(&e))?;
+    }
+    conn.command(Data).await.map_err(|e| classify(&e))?;
+    conn.message(raw).await.map_err(|e| classify(&e))?;
+    Ok(())
+}
+
+/// A failure before any recipient is named — connecting, the greeting, STARTTLS, login, MAIL
+/// FROM — concerns the provider, not the message: retried, never a message's permanent error.
+fn classify_session(e: &lettre::transport::smtp::Error) -> Failure {
+    let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+    if e.is_timeout() {
+        Failure::new(ErrorClass::Timeout, "SMTP timeout")
+    } else if e.is_permanent() {
+        Failure::new(
+            ErrorClass::ProviderConfig,
+            format!("SMTP {code} before the recipient"),
+        )
+    } else if e.is_transient() {
+        Failure::new(ErrorClass::SmtpTransient, format!("SMTP {code}"))
+    } else {
+        Failure::new(ErrorClass::Network, "SMTP connection failed")
     }
 }
 

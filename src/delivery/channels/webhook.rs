@@ -78,6 +78,13 @@ impl Sender for WebhookSender {
             .send()
             .await
             .map_err(|e| classify_reqwest(&e))?;
+        // By this webhook's contract, 404 and 410 mean the app has no such user.
+        if matches!(resp.status().as_u16(), 404 | 410) {
+            return Err(Failure::new(
+                ErrorClass::NotOnChannel,
+                format!("HTTP {}", resp.status().as_u16()),
+            ));
+        }
         if let Some(f) = classify_http(resp.status()) {
             return Err(f);
         }

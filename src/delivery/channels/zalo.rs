@@ -46,8 +46,12 @@ pub fn classify_code(code: i64) -> ErrorClass {
         // The person cannot get ZNS: app version unsupported, account inactive or refusing
         // ZNS, no Zalo account, account cannot receive ZNS, refused this OA's messages.
         -110 | -114 | -118 | -119 | -139 => ErrorClass::NotOnChannel,
-        // Out of quota (balance), or the daily/hourly quota of the OA.
-        -115 | -144 => ErrorClass::RateLimited,
+        // The OA has used its daily ZNS quota: nothing more goes through it until the next
+        // day in Vietnam.
+        -144 => ErrorClass::QuotaExhausted,
+        // "Out of quota" in Zalo's table, explained there as the ZNS account's balance being
+        // too low: an operator must top it up (it falls to provider configuration below).
+
         // Sending outside the hours Zalo allows.
         -133 => ErrorClass::RateLimited,
         // Template data empty/invalid, QR, buttons, text.
