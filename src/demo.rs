@@ -302,5 +302,326 @@ pub async fn seed(db: &Db) -> anyhow::Result<Vec<DemoAccount>> {
             password,
         });
     }
+    seed_campaign(db).await?;
     Ok(out)
+}
+
+/// One active 2025-2026 campaign: activities on every channel (some done, some due in the next
+/// days), consultation sessions at the demo liaison's schools (held and logged with questions,
+/// and upcoming), media outlets and pieces.
+async fn seed_campaign(db: &Db) -> anyhow::Result<()> {
+    use crate::campaigns::activities::{self, ActivityDraft};
+    use crate::campaigns::kinds::Channel;
+    use crate::campaigns::service::{self as campaigns, CampaignDraft};
+    use crate::consultations::service::{
+        self as sessions, QuestionInput, SessionDraft, SessionLog, TaskInput,
+    };
+    use crate::media::service::{self as media, OutletDraft, PieceDraft};
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let cli = Actor::cli();
+    let err = |e: crate::error::AppError| anyhow::anyhow!("demo campaign: {e:?}");
+    let c = campaigns::create_campaign(
+        db,
+        &cli,
+        &CampaignDraft {
+            name: "Truyền thông BHYT học sinh, sinh viên năm học 2025-2026".into(),
+            school_year: "2025-2026".into(),
+            target_coverage: Some("100".into()),
+            scope: "national".into(),
+            starts_on: "2025-09-01".into(),
+            ends_on: "2026-06-30".into(),
+            description: "Hướng tới 100% học sinh, sinh viên tham gia BHYT: tư vấn tại trường, nhắc phụ huynh qua Zalo và SMS, báo chí, loa truyền thanh cơ sở, VssID.".into(),
+            topics: vec!["meaning".into(), "benefits".into(), "mandatory".into(), "premium".into(), "registration".into(), "hardship".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(err)?;
+    campaigns::change_status(db, &cli, c.id, "active")
+        .await
+        .map_err(err)?;
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let day = |offset: i64| (today + chrono::Duration::days(offset)).to_string();
+    let titles = [
+        (
+            Channel::QaSession,
+            "Đợt tư vấn BHYT tại các trường THPT Hà Nội",
+            -60,
+            "done",
+        ),
+        (
+            Channel::ParentWave,
+            "Nhắc phụ huynh học sinh chưa có thẻ BHYT",
+            -20,
+            "done",
+        ),
+        (
+            Channel::Newspaper,
+            "Bài viết: Vì sao học sinh cần có thẻ BHYT",
+            -30,
+            "done",
+        ),
+        (
+            Channel::Radio,
+            "Tọa đàm trên sóng phát thanh về quyền lợi BHYT",
+            3,
+            "planned",
+        ),
+        (
+            Channel::Tv,
+            "Phóng sự truyền hình: một ngày ở phòng y tế trường học",
+            10,
+            "planned",
+        ),
+        (
+            Channel::Loudspeaker,
+            "Phát loa truyền thanh xã, phường về hạn nộp BHYT",
+            1,
+            "planned",
+        ),
+        (
+            Channel::OnlineNews,
+            "Tin điện tử: mức đóng BHYT học sinh năm học mới",
+            -5,
+            "done",
+        ),
+        (
+            Channel::Portal,
+            "Hỏi đáp BHYT học sinh trên Cổng thông tin BHXH",
+            -12,
+            "done",
+        ),
+        (
+            Channel::Social,
+            "Video ngắn trên Fanpage: đóng BHYT qua VssID",
+            5,
+            "planned",
+        ),
+        (
+            Channel::AppNotification,
+            "Thông báo VssID: kiểm tra thẻ BHYT của con",
+            7,
+            "planned",
+        ),
+        (
+            Channel::Poster,
+            "Áp phích tại bảng tin các trường",
+            -40,
+            "done",
+        ),
+        (
+            Channel::Banner,
+            "Băng rôn trước cổng trường đầu năm học",
+            -70,
+            "done",
+        ),
+        (
+            Channel::Leaflet,
+            "Tờ rơi hỏi đáp BHYT phát trong họp phụ huynh",
+            12,
+            "planned",
+        ),
+    ];
+    for (i, (channel, title, offset, status)) in titles.into_iter().enumerate() {
+        activities::create_activity(
+            db,
+            &cli,
+            &ActivityDraft {
+                campaign_id: Some(c.id.to_string()),
+                channel: channel.code().into(),
+                title: title.into(),
+                date: day(offset),
+                start_time: format!("{:02}:00", 8 + (i % 10)),
+                status: status.into(),
+                topics: vec!["benefits".into(), "registration".into()],
+                province_code: if i % 3 == 0 {
+                    "01".into()
+                } else {
+                    String::new()
+                },
+                cost_vnd: Some(((i as i64 % 5) + 1).saturating_mul(1_500_000).to_string()),
+                ..Default::default()
+            },
+            tz,
+        )
+        .await
+        .map_err(err)?;
+    }
+    let liaison = user::Entity::find()
+        .filter(user::Column::Email.eq("lienlac@demo.hi-outreach.vn"))
+        .one(&db.conn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo liaison missing"))?;
+    let schools = school::Entity::find()
+        .filter(school::Column::Code.starts_with("01"))
+        .order_by_asc(school::Column::Code)
+        .all(&db.conn)
+        .await?;
+    let asked = [
+        (
+            "premium",
+            "Năm nay mỗi học sinh đóng bao nhiêu tiền BHYT?",
+            "884.520 đồng một năm; Nhà nước hỗ trợ 30%.",
+            false,
+        ),
+        (
+            "registration",
+            "Có thể đóng qua ứng dụng VssID không?",
+            "Có, phụ huynh thanh toán trực tuyến trên VssID hoặc Cổng Dịch vụ công.",
+            false,
+        ),
+        (
+            "hardship",
+            "Gia đình cận nghèo có được hỗ trợ thêm không?",
+            "Được hỗ trợ theo chính sách của tỉnh; trường sẽ gửi danh sách để xác minh.",
+            true,
+        ),
+        (
+            "card_use",
+            "Thẻ BHYT dùng khám ở bệnh viện nào?",
+            "Tại cơ sở khám chữa bệnh ban đầu ghi trên thẻ và tuyến trên khi có giấy chuyển.",
+            false,
+        ),
+    ];
+    for (i, s) in schools.iter().take(3).enumerate() {
+        for (offset, logged) in [(-45 - 10 * i as i64, true), (4 + 3 * i as i64, false)] {
+            let created = sessions::create_session(
+                db,
+                &cli,
+                &SessionDraft {
+                    campaign_id: Some(c.id.to_string()),
+                    school_id: Some(s.id.to_string()),
+                    date: day(offset),
+                    start_time: "14:00".into(),
+                    end_time: "15:30".into(),
+                    format: if i == 1 {
+                        "parent_meeting".into()
+                    } else {
+                        "at_school".into()
+                    },
+                    liaison_ids: vec![liaison.id.to_string()],
+                    expected_audience: Some("200".into()),
+                    location: "Hội trường nhà trường".into(),
+                    ..Default::default()
+                },
+                tz,
+            )
+            .await
+            .map_err(err)?;
+            if logged {
+                sessions::log_session(
+                    db,
+                    &cli,
+                    created.id,
+                    &SessionLog {
+                        status: "held".into(),
+                        attendance_students: Some((180 + 40 * i).to_string()),
+                        attendance_parents: Some((25 + 10 * i).to_string()),
+                        attendance_teachers: Some("9".into()),
+                        registered_on_spot: Some((12 + 5 * i).to_string()),
+                        materials: "150 tờ rơi hỏi đáp BHYT, 2 áp phích".into(),
+                        questions: asked
+                            .iter()
+                            .skip(i)
+                            .take(3)
+                            .map(|(t, q, a, f)| QuestionInput {
+                                topic: t.to_string(),
+                                question: q.to_string(),
+                                answer: a.to_string(),
+                                needs_follow_up: *f,
+                            })
+                            .collect(),
+                        tasks: vec![TaskInput {
+                            description: "Gửi danh sách học sinh chưa có thẻ cho BHXH".into(),
+                            due_on: day(offset + 14),
+                            done: false,
+                        }],
+                        notes: "Phụ huynh quan tâm nhiều đến cách đóng trên VssID.".into(),
+                        ..Default::default()
+                    },
+                    tz,
+                )
+                .await
+                .map_err(err)?;
+            }
+        }
+    }
+    let outlets = [
+        ("Báo Nhân Dân", "newspaper", "", 800_000),
+        ("Đài Tiếng nói Việt Nam (VOV)", "radio", "", 2_000_000),
+        ("Báo Hà Nội Mới", "online", "01", 300_000),
+        (
+            "Loa truyền thanh phường Hoàn Kiếm",
+            "loudspeaker",
+            "01",
+            12_000,
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, kind, province, reach) in outlets {
+        let o = media::save_outlet(
+            db,
+            &cli,
+            None,
+            &OutletDraft {
+                name: name.into(),
+                kind: kind.into(),
+                province_code: province.into(),
+                estimated_reach: Some(reach.to_string()),
+            },
+        )
+        .await
+        .map_err(err)?;
+        ids.push(o.id);
+    }
+    let pieces = [
+        (
+            "Học sinh, sinh viên được hưởng gì khi tham gia BHYT?",
+            0,
+            -30,
+            "article",
+            "benefits",
+        ),
+        (
+            "Tọa đàm: BHYT học sinh – trách nhiệm của gia đình và nhà trường",
+            1,
+            -18,
+            "broadcast",
+            "mandatory",
+        ),
+        (
+            "Hà Nội phấn đấu 100% học sinh có thẻ BHYT",
+            2,
+            -9,
+            "article",
+            "meaning",
+        ),
+        (
+            "Thông báo hạn nộp BHYT học sinh năm học 2025-2026",
+            3,
+            -3,
+            "announcement",
+            "registration",
+        ),
+    ];
+    for (title, outlet, offset, kind, topic) in pieces {
+        media::save_piece(
+            db,
+            &cli,
+            None,
+            &PieceDraft {
+                title: title.into(),
+                outlet_id: Some(ids[outlet].to_string()),
+                published_on: day(offset),
+                kind: kind.into(),
+                topics: vec![topic.into()],
+                campaign_id: Some(c.id.to_string()),
+                ..Default::default()
+            },
+            tz,
+        )
+        .await
+        .map_err(err)?;
+    }
+    Ok(())
 }

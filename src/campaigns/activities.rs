@@ -141,11 +141,7 @@ pub fn activity_scope(actor: &Actor) -> Condition {
 pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// Start of `from` and end of `to` (both inclusive days in `tz`) as a UTC half-open range.
-pub fn day_range(
-    from: Option<&str>,
-    to: Option<&str>,
-    tz: Tz,
-) -> AppResult<Range> {
+pub fn day_range(from: Option<&str>, to: Option<&str>, tz: Tz) -> AppResult<Range> {
     let parse = |raw: Option<&str>, field: &str| -> AppResult<Option<NaiveDate>> {
         match raw.map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
@@ -381,24 +377,15 @@ async fn validate<C: ConnectionTrait>(
     tz: Tz,
 ) -> AppResult<ActivityInput> {
     let mut errors = FieldErrors::new();
-    let campaign = match d.campaign_id.as_deref().map(|s| s.trim().parse::<i64>()) {
-        Some(Ok(id)) => match service::visible(conn, actor, id).await {
-            Ok(c) => Some(c),
-            Err(AppError::NotFound) => {
-                errors.add("campaign_id", Msg::new("error-unknown-campaign"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        Some(Err(_)) => {
-            errors.add("campaign_id", Msg::new("error-not-a-number"));
-            None
-        }
-        None => {
-            errors.add("campaign_id", Msg::new("error-required"));
-            None
-        }
-    };
+    let campaign = service::campaign_ref(
+        conn,
+        actor,
+        d.campaign_id.as_deref(),
+        "campaign_id",
+        true,
+        &mut errors,
+    )
+    .await?;
     let channel = errors.take("channel", Channel::parse(&d.channel));
     let title = errors.take("title", required_text(&d.title, 200));
     let date = errors.take("date", kinds::day(&d.date));

@@ -46,6 +46,8 @@ macro_rules! vocabulary {
     };
 }
 
+pub(crate) use vocabulary;
+
 vocabulary!(
     /// Where a campaign is in its life.
     CampaignStatus {

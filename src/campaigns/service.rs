@@ -882,6 +882,38 @@ pub async fn open_campaigns(db: &Db, actor: &Actor) -> AppResult<Vec<(i64, Strin
         .collect())
 }
 
+/// The campaign a form or document refers to by id, if the actor sees it; the problem is
+/// recorded under `field` otherwise.
+pub async fn campaign_ref<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    raw: Option<&str>,
+    field: &str,
+    required: bool,
+    errors: &mut FieldErrors,
+) -> AppResult<Option<campaign::Model>> {
+    match raw.map(|s| s.trim().parse::<i64>()) {
+        Some(Ok(id)) => match visible(conn, actor, id).await {
+            Ok(c) => Ok(Some(c)),
+            Err(AppError::NotFound) => {
+                errors.add(field, Msg::new("error-unknown-campaign"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        },
+        Some(Err(_)) => {
+            errors.add(field, Msg::new("error-not-a-number"));
+            Ok(None)
+        }
+        None => {
+            if required {
+                errors.add(field, Msg::new("error-required"));
+            }
+            Ok(None)
+        }
+    }
+}
+
 /// Whether activities and sessions may still be added to or changed in this campaign.
 pub fn accepts_plans(c: &campaign::Model) -> AppResult<()> {
     if c.status == CampaignStatus::Archived.code() || c.status == CampaignStatus::Completed.code() {

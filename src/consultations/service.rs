@@ -26,36 +26,13 @@ use crate::fields::{optional_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{PageParams, Paged};
 
-macro_rules! codes {
-    ($name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn code(self) -> &'static str { match self { $($name::$variant => $code),+ } }
-            pub fn parse(raw: &str) -> Result<Self, Msg> {
-                let raw = raw.trim();
-                if raw.is_empty() {
-                    return Err(Msg::new("error-required"));
-                }
-                Self::ALL.iter().copied().find(|v| v.code() == raw).ok_or_else(|| {
-                    Msg::new("error-one-of").arg("allowed",
-                        Self::ALL.iter().map(|v| v.code()).collect::<Vec<_>>().join(", "))
-                })
-            }
-            pub fn codes() -> Vec<&'static str> { Self::ALL.iter().map(|v| v.code()).collect() }
-        }
-    };
-}
-
-codes!(Format {
+crate::campaigns::kinds::vocabulary!(Format {
     AtSchool => "at_school",
     Online => "online",
     ParentMeeting => "parent_meeting",
 });
 
-codes!(SessionStatus {
+crate::campaigns::kinds::vocabulary!(SessionStatus {
     Scheduled => "scheduled",
     Held => "held",
     Postponed => "postponed",
@@ -504,24 +481,15 @@ async fn validate<C: ConnectionTrait>(
     tz: Tz,
 ) -> AppResult<SessionInput> {
     let mut errors = FieldErrors::new();
-    let campaign = match d.campaign_id.as_deref().map(|s| s.trim().parse::<i64>()) {
-        Some(Ok(id)) => match campaigns::visible(conn, actor, id).await {
-            Ok(c) => Some(c),
-            Err(AppError::NotFound) => {
-                errors.add("campaign_id", Msg::new("error-unknown-campaign"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        Some(Err(_)) => {
-            errors.add("campaign_id", Msg::new("error-not-a-number"));
-            None
-        }
-        None => {
-            errors.add("campaign_id", Msg::new("error-required"));
-            None
-        }
-    };
+    let campaign = campaigns::campaign_ref(
+        conn,
+        actor,
+        d.campaign_id.as_deref(),
+        "campaign_id",
+        true,
+        &mut errors,
+    )
+    .await?;
     // The school must be inside the actor's scope: a province's staff cannot schedule at a
     // school of another province, a liaison only at their own schools.
     let found = if let Some(raw) = &d.school_id {

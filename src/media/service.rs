@@ -25,30 +25,7 @@ use crate::fields::{optional_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{PageParams, Paged};
 
-macro_rules! codes {
-    ($name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn code(self) -> &'static str { match self { $($name::$variant => $code),+ } }
-            pub fn parse(raw: &str) -> Result<Self, Msg> {
-                let raw = raw.trim();
-                if raw.is_empty() {
-                    return Err(Msg::new("error-required"));
-                }
-                Self::ALL.iter().copied().find(|v| v.code() == raw).ok_or_else(|| {
-                    Msg::new("error-one-of").arg("allowed",
-                        Self::ALL.iter().map(|v| v.code()).collect::<Vec<_>>().join(", "))
-                })
-            }
-            pub fn codes() -> Vec<&'static str> { Self::ALL.iter().map(|v| v.code()).collect() }
-        }
-    };
-}
-
-codes!(OutletKind {
+crate::campaigns::kinds::vocabulary!(OutletKind {
     Newspaper => "newspaper",
     Radio => "radio",
     Tv => "tv",
@@ -56,7 +33,7 @@ codes!(OutletKind {
     Online => "online",
 });
 
-codes!(PieceKind {
+crate::campaigns::kinds::vocabulary!(PieceKind {
     Article => "article",
     Interview => "interview",
     Report => "report",

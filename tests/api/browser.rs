@@ -217,3 +217,110 @@ async fn chromium_logs_in_and_sees_a_page_per_role() {
 
     browser.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_liaison_logs_a_session_from_a_phone() {
+    use hi_outreach::auth::actor::Actor;
+    use hi_outreach::campaigns::service::{self as campaigns, CampaignDraft};
+    use hi_outreach::consultations::service::{self as sessions, SessionDraft};
+
+    let Some((_driver, driver_url)) = start_driver().await else {
+        return;
+    };
+    let app = spawn_app().await;
+    let school = app
+        .create_school("HN-T9", "Trường THCS Trưng Vương", "01")
+        .await;
+    let liaison = app.create_user("liaison", None, &["HN-T9"]).await;
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let c = campaigns::create_campaign(
+        &app.db,
+        &Actor::cli(),
+        &CampaignDraft {
+            name: "BHYT HSSV 2025-2026".into(),
+            school_year: "2025-2026".into(),
+            starts_on: "2025-09-01".into(),
+            ends_on: "2026-06-30".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .with_timezone(&tz)
+        .date_naive()
+        .to_string();
+    let s = sessions::create_session(
+        &app.db,
+        &Actor::cli(),
+        &SessionDraft {
+            campaign_id: Some(c.id.to_string()),
+            school_id: Some(school.to_string()),
+            date: yesterday,
+            start_time: "08:00".into(),
+            end_time: "09:30".into(),
+            liaison_ids: vec![liaison.id.to_string()],
+            ..Default::default()
+        },
+        tz,
+    )
+    .await
+    .unwrap();
+
+    let profile = tempfile::tempdir().unwrap();
+    let browser = session(&driver_url, profile.path()).await;
+    login(&browser, &app, &liaison).await;
+    browser
+        .goto(&app.url(&format!("/sessions/{}/log", s.id)))
+        .await
+        .unwrap();
+    let width = browser
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .unwrap();
+    assert!(width.as_u64().unwrap() <= 360, "log form fits: {width}");
+    click(&browser, "input[name=status][value=held]").await;
+    for (id, value) in [
+        ("f-attendance_students", "215"),
+        ("f-attendance_parents", "38"),
+        ("f-registered_on_spot", "9"),
+    ] {
+        let field = browser.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    click(&browser, "select[name=q_topic] option[value=premium]").await;
+    browser
+        .find(Locator::Css("textarea[name=q_text]"))
+        .await
+        .unwrap()
+        .send_keys("Học sinh lớp 10 đóng bao nhiêu?")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("textarea[name=q_answer]"))
+        .await
+        .unwrap()
+        .send_keys("884.520 đồng một năm")
+        .await
+        .unwrap();
+    click(&browser, "form.log-form button[type=submit]").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    let page = text(&browser).await;
+    assert!(
+        page.contains("Học sinh lớp 10 đóng bao nhiêu?") && page.contains("215 học sinh"),
+        "{page}"
+    );
+    let logged = sessions::get_session(&app.db, &Actor::cli(), s.id, tz)
+        .await
+        .unwrap();
+    assert_eq!(logged.attendance_students, 215);
+    assert_eq!(logged.registered_on_spot, 9);
+    assert_eq!(logged.questions.len(), 1);
+    assert_eq!(logged.questions[0].topic, "premium");
+    browser.close().await.unwrap();
+}

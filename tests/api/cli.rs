@@ -481,13 +481,37 @@ fn demo_starts_with_data_and_prints_working_logins() {
             .text()
             .await
             .unwrap();
-        (schools, students)
+        let campaign = c
+            .get(format!("{base}/campaigns/1"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let sessions = c
+            .get(format!("{base}/sessions?status=held"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (schools, students, campaign, sessions)
     });
     let _ = Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])
         .status();
     let _ = demo.wait();
-    let (schools, students) = result;
+    let (schools, students, campaign, sessions) = result;
+    assert!(
+        campaign.contains("năm học 2025-2026") && campaign.contains("Đang chạy"),
+        "an active demo campaign"
+    );
+    assert!(
+        sessions.contains("Đã tổ chức") && sessions.contains("Trường"),
+        "held demo sessions"
+    );
     assert!(
         schools.contains("Trường") && schools.contains("kết quả"),
         "schools listed"
