@@ -302,14 +302,15 @@ pub async fn seed(db: &Db) -> anyhow::Result<Vec<DemoAccount>> {
             password,
         });
     }
-    seed_campaign(db).await?;
+    let campaign = seed_campaign(db).await?;
+    seed_enrollment(db, campaign, &mut rng).await?;
     Ok(out)
 }
 
 /// One active 2025-2026 campaign: activities on every channel (some done, some due in the next
 /// days), consultation sessions at the demo liaison's schools (held and logged with questions,
 /// and upcoming), media outlets and pieces.
-async fn seed_campaign(db: &Db) -> anyhow::Result<()> {
+async fn seed_campaign(db: &Db) -> anyhow::Result<i64> {
     use crate::campaigns::activities::{self, ActivityDraft};
     use crate::campaigns::kinds::Channel;
     use crate::campaigns::service::{self as campaigns, CampaignDraft};
@@ -623,5 +624,125 @@ async fn seed_campaign(db: &Db) -> anyhow::Result<()> {
         .await
         .map_err(err)?;
     }
+    Ok(c.id)
+}
+
+/// A school year of monthly enrollment snapshots (September 2025 to May 2026) for every demo
+/// school. Coverage drifts up everywhere; in about a third of the schools of ten provinces a
+/// consultation session is held (in October, November, December or January) and coverage
+/// rises faster from the month after it — a staggered design the uplift and
+/// difference-in-differences estimates can find.
+async fn seed_enrollment(db: &Db, campaign: i64, rng: &mut StdRng) -> anyhow::Result<()> {
+    use crate::consultations::service::{self as sessions, SessionDraft, SessionLog};
+    use crate::enrollment::entity::snapshot;
+    use chrono::{Datelike, NaiveDate};
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    let cli = Actor::cli();
+    let staff = user::Entity::find()
+        .filter(user::Column::Email.eq("truyenthong@demo.hi-outreach.vn"))
+        .one(&db.conn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("demo staff missing"))?;
+    let schools = school::Entity::find()
+        .order_by_asc(school::Column::Id)
+        .all(&db.conn)
+        .await?;
+    let provinces = province::Entity::find()
+        .order_by_asc(province::Column::Code)
+        .all(&db.conn)
+        .await?;
+    let treated_provinces: Vec<i64> = provinces.iter().step_by(3).take(10).map(|p| p.id).collect();
+    let month_end = |y: i32, m: u32| {
+        let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+        NaiveDate::from_ymd_opt(ny, nm, 1).expect("valid") - chrono::Duration::days(1)
+    };
+    // Month 0 = September 2025 … month 8 = May 2026.
+    let months: Vec<NaiveDate> = (0..9)
+        .map(|k| {
+            let m = 9 + k;
+            if m <= 12 {
+                month_end(2025, m)
+            } else {
+                month_end(2026, m - 12)
+            }
+        })
+        .collect();
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for (n, s) in schools.iter().enumerate() {
+        let treated_month =
+            (treated_provinces.contains(&s.province_id) && n % 3 == 0).then(|| 1 + (n / 3) % 4);
+        if let Some(m) = treated_month {
+            let d = months[m];
+            let day = NaiveDate::from_ymd_opt(d.year(), d.month(), 10).expect("valid");
+            let created = sessions::create_session(
+                db,
+                &cli,
+                &SessionDraft {
+                    campaign_id: Some(campaign.to_string()),
+                    school_id: Some(s.id.to_string()),
+                    date: day.to_string(),
+                    start_time: "08:00".into(),
+                    end_time: "09:30".into(),
+                    liaison_ids: vec![staff.id.to_string()],
+                    expected_audience: Some((s.enrolled_students / 2).to_string()),
+                    ..Default::default()
+                },
+                tz,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo session: {e:?}"))?;
+            sessions::log_session(
+                db,
+                &cli,
+                created.id,
+                &SessionLog {
+                    status: "held".into(),
+                    attendance_students: Some((s.enrolled_students / 3).to_string()),
+                    attendance_parents: Some((s.enrolled_students / 12).to_string()),
+                    attendance_teachers: Some("6".into()),
+                    registered_on_spot: Some((s.enrolled_students / 40).to_string()),
+                    ..Default::default()
+                },
+                tz,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("demo session log: {e:?}"))?;
+        }
+        let enrolled = s.enrolled_students.max(1);
+        let mut coverage: f64 = rng.gen_range(0.55..0.78);
+        for (k, day) in months.iter().enumerate() {
+            coverage += rng.gen_range(0.005..0.02);
+            if let Some(m) = treated_month {
+                if k == m + 1 {
+                    coverage += 0.05;
+                } else if k > m + 1 {
+                    coverage += 0.012;
+                }
+            }
+            coverage = coverage.min(0.995);
+            let insured = ((f64::from(enrolled) * coverage).round() as i32).min(enrolled);
+            let state_funded = (f64::from(insured) * 0.12).round() as i32;
+            rows.push(snapshot::ActiveModel {
+                school_id: Set(s.id),
+                taken_on: Set(*day),
+                enrolled: Set(enrolled),
+                insured: Set(insured),
+                state_funded: Set(state_funded),
+                source: Set("demo".into()),
+                created_at: Set(now),
+                updated_at: Set(now),
+                updated_by: Set(None),
+                ..Default::default()
+            });
+        }
+    }
+    let tx = db.begin_write().await?;
+    for chunk in rows.chunks(500) {
+        snapshot::Entity::insert_many(chunk.to_vec())
+            .exec(&*tx)
+            .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }

@@ -27,6 +27,32 @@ pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, Msg> {
     }
 }
 
+/// Like `optional_text` for text areas: line breaks are kept (as `\n`), other control
+/// characters dropped, each line's end trimmed.
+pub fn multiline_text(raw: &str, max: usize) -> Result<Option<String>, Msg> {
+    let normalised: String = raw
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .nfc()
+        .collect();
+    let kept: String = normalised
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    let value = kept
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string();
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        check_len(value, max).map(Some)
+    }
+}
+
 fn check_len(value: String, max: usize) -> Result<String, Msg> {
     let n = value.chars().count();
     if n > max {

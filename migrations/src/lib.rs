@@ -8,6 +8,7 @@ mod m20261122_000004_templates;
 mod m20261122_000005_school_years;
 mod m20261122_000006_delivery;
 mod m20261122_000007_campaigns;
+mod m20261122_000008_enrollment;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_school_years::Migration),
             Box::new(m20261122_000006_delivery::Migration),
             Box::new(m20261122_000007_campaigns::Migration),
+            Box::new(m20261122_000008_enrollment::Migration),
         ]
     }
 }

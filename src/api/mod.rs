@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{audit, auth, campaigns, consultations, contacts, delivery, media, messaging, org};
+use crate::{
+    audit, auth, campaigns, consultations, contacts, delivery, enrollment, media, messaging, org,
+};
 
 struct BearerAuth;
 
@@ -65,6 +67,8 @@ actions the caller's role may not take answer 403."
         media::api::list_outlets, media::api::create_outlet, media::api::get_outlet,
         media::api::update_outlet, media::api::list_pieces, media::api::create_piece,
         media::api::get_piece, media::api::update_piece,
+        enrollment::api::list, enrollment::api::save, enrollment::api::get,
+        enrollment::api::import_csv, enrollment::api::coverage_json, enrollment::api::coverage_csv,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -77,6 +81,7 @@ actions the caller's role may not take answer 403."
         (name = "campaigns", description = "Campaigns, topics, activities, calendar"),
         (name = "sessions", description = "School consultation sessions, their logs, iCalendar feeds"),
         (name = "media", description = "Media outlets and pieces"),
+        (name = "enrollment", description = "HI enrollment snapshots and coverage"),
     )
 )]
 pub struct ApiDoc;
@@ -95,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(delivery::api::configure)
             .configure(campaigns::api::configure)
             .configure(consultations::api::configure)
-            .configure(media::api::configure),
+            .configure(media::api::configure)
+            .configure(enrollment::api::configure),
     );
 }

@@ -20,7 +20,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::auth::entity::user;
 use crate::db::{self, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{optional_text, required_text};
+use crate::fields::{multiline_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{PageParams, Paged};
 
@@ -375,8 +375,12 @@ async fn validate<C: ConnectionTrait>(
     actor: &Actor,
     d: &ActivityDraft,
     tz: Tz,
+    existing: Option<&activity::Model>,
 ) -> AppResult<ActivityInput> {
     let mut errors = FieldErrors::new();
+    let kept = existing
+        .map(|a| kinds::topics_of(&a.topics))
+        .unwrap_or_default();
     let campaign = service::campaign_ref(
         conn,
         actor,
@@ -425,17 +429,26 @@ async fn validate<C: ConnectionTrait>(
     }
     let owner = errors.take(
         "owner_user_id",
-        service::check_owner(conn, &d.owner_user_id, actor).await,
+        service::check_owner(
+            conn,
+            &d.owner_user_id,
+            actor,
+            existing.map(|a| a.owner_user_id),
+        )
+        .await,
     );
     let status = if d.status.trim().is_empty() {
         Some(ActivityStatus::Planned)
     } else {
         errors.take("status", ActivityStatus::parse(&d.status))
     };
-    let topics = errors.take("topics", service::check_topics(conn, &d.topics).await);
+    let topics = errors.take(
+        "topics",
+        service::check_topics_keeping(conn, &d.topics, &kept).await,
+    );
     let cost = errors.take("cost_vnd", kinds::vnd(&d.cost_vnd));
     let notes = errors
-        .take("notes", optional_text(&d.notes, 5000))
+        .take("notes", multiline_text(&d.notes, 5000))
         .map(Option::unwrap_or_default);
     // The target: a school (and so its province), a province, or the whole country.
     let mut province_id = None;
@@ -511,7 +524,7 @@ pub async fn create_activity(
 ) -> AppResult<ActivityView> {
     require_planner(actor)?;
     let tx = db.begin_write().await?;
-    let i = validate(&*tx, actor, d, tz).await?;
+    let i = validate(&*tx, actor, d, tz, None).await?;
     service::accepts_plans(&i.campaign)?;
     let now = Utc::now();
     let m = activity::ActiveModel {
@@ -570,7 +583,7 @@ pub async fn update_activity(
         .await?
         .ok_or(AppError::NotFound)?;
     service::accepts_plans(&current)?;
-    let i = validate(&*tx, actor, d, tz).await?;
+    let i = validate(&*tx, actor, d, tz, Some(&existing)).await?;
     service::accepts_plans(&i.campaign)?;
     let before = audit_view(&existing);
     let mut m: activity::ActiveModel = existing.into();
@@ -614,7 +627,7 @@ pub struct ChannelCounts {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub campaign: service::CampaignView,
-    /// Activities per channel family; consultation sessions count under `sessions`.
+    /// Activities per channel family (consultation sessions are counted apart).
     pub channels: Vec<ChannelCounts>,
     pub activities_total: u64,
     pub activities_done: u64,

@@ -1,7 +1,7 @@
 //! The closed vocabularies of campaign planning, parsed once at the edge, and the input helpers
 //! forms and the API share (numbers that arrive as JSON numbers or as form text, Vietnam-time
 //! dates and times, topic lists).
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -160,7 +160,24 @@ pub fn loose_number<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, 
     Ok(match Option::<Raw>::deserialize(de)? {
         None => None,
         Some(Raw::Int(n)) => Some(n.to_string()),
-        Some(Raw::Float(f)) => Some(f.to_string()),
+        Some(Raw::Float(f)) if f.fract() == 0.0 && f.abs() < 1e15 => Some((f as i64).to_string()),
+        Some(Raw::Float(_)) => return Err(serde::de::Error::custom("not a whole number")),
+        Some(Raw::Text(s)) if s.trim().is_empty() => None,
+        Some(Raw::Text(s)) => Some(s),
+    })
+}
+
+/// A number that may have decimals (a percentage), as a JSON number or form text.
+pub fn loose_decimal<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(f64),
+        Text(String),
+    }
+    Ok(match Option::<Raw>::deserialize(de)? {
+        None => None,
+        Some(Raw::Num(f)) => Some(f.to_string()),
         Some(Raw::Text(s)) if s.trim().is_empty() => None,
         Some(Raw::Text(s)) => Some(s),
     })
@@ -216,9 +233,14 @@ pub fn day(raw: &str) -> Result<NaiveDate, Msg> {
     if raw.is_empty() {
         return Err(Msg::new("error-required"));
     }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+    let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(raw, "%d/%m/%Y"))
-        .map_err(|_| Msg::new("error-date"))
+        .map_err(|_| Msg::new("error-date"))?;
+    // Planning happens in this century; far years would also overflow date arithmetic.
+    if !(2000..=2100).contains(&d.year()) {
+        return Err(Msg::new("error-date-range"));
+    }
+    Ok(d)
 }
 
 /// A time of day, `HH:MM` (24 h).
@@ -277,7 +299,13 @@ pub fn web_url(raw: &str) -> Result<Option<String>, Msg> {
     }
     match url::Url::parse(raw) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
-            Ok(Some(u.to_string()))
+            // Stored as normalised (non-ASCII percent-encoded), which can be longer.
+            let s = u.to_string();
+            if s.len() > 500 {
+                Err(Msg::new("error-too-long").arg("max", 500))
+            } else {
+                Ok(Some(s))
+            }
         }
         _ => Err(Msg::new("error-url")),
     }

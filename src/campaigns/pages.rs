@@ -275,19 +275,13 @@ async fn activity_list(
     )
     .await?;
     let provinces = crate::org::service::list_provinces(&state.db, actor).await?;
-    let campaigns = service::list_campaigns(
-        &state.db,
-        actor,
-        &CampaignFilter::default(),
-        PageParams::first(200),
-    )
-    .await?;
+    let campaigns = service::options(&state.db, actor).await?;
     state.page(
         &ctx,
         "campaigns/activities",
         json!({
             "activities": page, "filter": &*filter, "provinces": provinces,
-            "campaigns": campaigns.items, "channels": Channel::codes(), "groups": Channel::GROUPS,
+            "campaigns": campaigns, "channels": Channel::codes(), "groups": Channel::GROUPS,
             "statuses": ActivityStatus::codes(), "can_plan": service::require_planner(actor).is_ok(),
         }),
     )
@@ -501,13 +495,7 @@ async fn calendar_page(
         let next = (first + Duration::days(32)).with_day(1).expect("day 1");
         (prev, next)
     };
-    let campaigns = service::list_campaigns(
-        &state.db,
-        actor,
-        &CampaignFilter::default(),
-        PageParams::first(200),
-    )
-    .await?;
+    let campaigns = service::options(&state.db, actor).await?;
     let provinces = crate::org::service::list_provinces(&state.db, actor).await?;
     state.page(
         &ctx,
@@ -517,7 +505,7 @@ async fn calendar_page(
             "title_month": format!("{:02}/{}", anchor.month(), anchor.year()),
             "start": start.to_string(), "end": end.to_string(),
             "prev": prev.to_string(), "next": next.to_string(), "today": today.to_string(),
-            "filter": &*q, "campaigns": campaigns.items, "provinces": provinces,
+            "filter": &*q, "campaigns": campaigns, "provinces": provinces,
             "groups": Channel::GROUPS,
         }),
     )

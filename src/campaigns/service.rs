@@ -17,7 +17,7 @@ use crate::auth::actor::{Actor, Role, Scope};
 use crate::auth::entity::user;
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{fold, optional_text, required_text};
+use crate::fields::{fold, multiline_text, required_text};
 use crate::org::entity::{province, school};
 use crate::school_year::entity as school_year;
 use crate::web::paging::{PageParams, Paged};
@@ -62,8 +62,20 @@ pub async fn check_topics<C: ConnectionTrait>(
     conn: &C,
     codes: &[String],
 ) -> Result<Vec<String>, Msg> {
+    check_topics_keeping(conn, codes, &[]).await
+}
+
+/// Like `check_topics`, but an inactive topic the record already has (`kept`) may stay.
+pub async fn check_topics_keeping<C: ConnectionTrait>(
+    conn: &C,
+    codes: &[String],
+    kept: &[String],
+) -> Result<Vec<String>, Msg> {
     if codes.is_empty() {
         return Ok(Vec::new());
+    }
+    if codes.len() > 20 {
+        return Err(Msg::new("error-too-many").arg("max", 20));
     }
     let known: HashMap<String, bool> = topic::Entity::find()
         .all(conn)
@@ -77,6 +89,7 @@ pub async fn check_topics<C: ConnectionTrait>(
         let c = c.trim().to_lowercase();
         match known.get(&c) {
             Some(true) => out.push(c),
+            Some(false) if kept.contains(&c) => out.push(c),
             _ => return Err(Msg::new("error-unknown-topic").arg("code", c)),
         }
     }
@@ -147,7 +160,9 @@ pub async fn save_topic(
             m.name_vi = Set(name_vi);
             m.name_en = Set(name_en);
             m.position = Set(position);
-            m.active = Set(draft.active.unwrap_or(true));
+            if let Some(active) = draft.active {
+                m.active = Set(active);
+            }
             let m = m.update(&*tx).await?;
             let after = json!({"name_vi": m.name_vi, "name_en": m.name_en, "position": m.position, "active": m.active});
             audit::record(
@@ -240,7 +255,7 @@ pub struct CampaignDraft {
     /// A school year code such as `2025-2026`.
     pub school_year: String,
     /// Target coverage in percent, 1–100 (default 100); decimals allowed (`97.5`).
-    #[serde(deserialize_with = "loose_number")]
+    #[serde(deserialize_with = "kinds::loose_decimal")]
     #[schema(value_type = Option<f64>)]
     pub target_coverage: Option<String>,
     /// `national`, `provinces` or `schools`.
@@ -559,16 +574,27 @@ pub async fn check_owner<C: ConnectionTrait>(
     conn: &C,
     raw: &Option<String>,
     actor: &Actor,
+    current: Option<Option<i64>>,
 ) -> Result<Option<i64>, Msg> {
     let id = match raw {
-        None => return Ok(actor.user_id),
+        // Not given: an edit keeps the owner, a new record is the caller's.
+        None => return Ok(current.unwrap_or(actor.user_id)),
         Some(s) => s
             .trim()
             .parse::<i64>()
             .map_err(|_| Msg::new("error-not-a-number"))?,
     };
     match user::Entity::find_by_id(id).one(conn).await {
-        Ok(Some(u)) if u.active => Ok(Some(u.id)),
+        // Owners plan: an active staff member or admin, of the caller's province when the
+        // caller is province staff.
+        Ok(Some(u))
+            if u.active
+                && (u.role == "admin"
+                    || (u.role == "staff"
+                        && actor.province_id.is_none_or(|p| u.province_id == Some(p)))) =>
+        {
+            Ok(Some(u.id))
+        }
         _ => Err(Msg::new("error-unknown-user")),
     }
 }
@@ -577,8 +603,12 @@ async fn validate<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     d: &CampaignDraft,
+    existing: Option<&campaign::Model>,
 ) -> AppResult<CampaignInput> {
     let mut errors = FieldErrors::new();
+    let kept = existing
+        .map(|c| kinds::topics_of(&c.topics))
+        .unwrap_or_default();
     let name = errors.take("name", required_text(&d.name, 200));
     let year = if d.school_year.trim().is_empty() {
         errors.add("school_year", Msg::new("error-required"));
@@ -608,12 +638,18 @@ async fn validate<C: ConnectionTrait>(
     }
     let owner = errors.take(
         "owner_user_id",
-        check_owner(conn, &d.owner_user_id, actor).await,
+        check_owner(
+            conn,
+            &d.owner_user_id,
+            actor,
+            existing.map(|c| c.owner_user_id),
+        )
+        .await,
     );
     let description = errors
-        .take("description", optional_text(&d.description, 5000))
+        .take("description", multiline_text(&d.description, 5000))
         .map(Option::unwrap_or_default);
-    let topics = errors.take("topics", check_topics(conn, &d.topics).await);
+    let topics = errors.take("topics", check_topics_keeping(conn, &d.topics, &kept).await);
     let mut provinces = Vec::new();
     let mut schools = Vec::new();
     match kind {
@@ -729,13 +765,14 @@ fn audit_view(c: &campaign::Model, scope: &Scoped) -> serde_json::Value {
         "schools": scope.schools.iter().map(|s| s.code.clone()).collect::<Vec<_>>(),
         "starts_on": c.starts_on.to_string(), "ends_on": c.ends_on.to_string(),
         "target_coverage_bp": c.target_coverage_bp, "topics": c.topics, "owner_user_id": c.owner_user_id,
+        "school_year_id": c.school_year_id, "description": c.description,
     })
 }
 
 pub async fn create_campaign(db: &Db, actor: &Actor, d: &CampaignDraft) -> AppResult<CampaignView> {
     require_planner(actor)?;
     let tx = db.begin_write().await?;
-    let input = validate(&*tx, actor, d).await?;
+    let input = validate(&*tx, actor, d, None).await?;
     let now = Utc::now();
     let model = campaign::ActiveModel {
         name: Set(input.name),
@@ -795,7 +832,7 @@ pub async fn update_campaign(
 ) -> AppResult<CampaignView> {
     let tx = db.begin_write().await?;
     let (existing, old_scope) = for_change(&*tx, actor, id).await?;
-    let input = validate(&*tx, actor, d).await?;
+    let input = validate(&*tx, actor, d, Some(&existing)).await?;
     let before = audit_view(&existing, &old_scope);
     let mut m: campaign::ActiveModel = existing.into();
     m.name = Set(input.name);
@@ -912,6 +949,53 @@ pub async fn campaign_ref<C: ConnectionTrait>(
             Ok(None)
         }
     }
+}
+
+/// Whether a school lies inside a campaign's scope.
+pub async fn covers_school<C: ConnectionTrait>(
+    conn: &C,
+    c: &campaign::Model,
+    s: &school::Model,
+) -> AppResult<bool> {
+    let scope = scope_of(conn, c).await?;
+    Ok(match scope.kind {
+        ScopeKind::National => true,
+        ScopeKind::Provinces => scope.provinces.iter().any(|p| p.id == s.province_id),
+        ScopeKind::Schools => scope.schools.iter().any(|x| x.id == s.id),
+    })
+}
+
+/// Names of the given campaigns the actor may see (others stay unnamed).
+pub async fn visible_names<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    ids: impl IntoIterator<Item = i64>,
+) -> AppResult<HashMap<i64, String>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign::Column::Id.is_in(ids.into_iter().collect::<BTreeSet<_>>()))
+        .filter(campaign_scope(actor))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+/// Id and name of every campaign the actor sees, newest first (for filter lists).
+pub async fn options(db: &Db, actor: &Actor) -> AppResult<Vec<PlaceRef>> {
+    Ok(campaign::Entity::find()
+        .filter(campaign_scope(actor))
+        .order_by_desc(campaign::Column::StartsOn)
+        .order_by_desc(campaign::Column::Id)
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|c| PlaceRef {
+            id: c.id,
+            code: String::new(),
+            name: c.name,
+        })
+        .collect())
 }
 
 /// Whether activities and sessions may still be added to or changed in this campaign.

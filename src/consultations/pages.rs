@@ -193,6 +193,8 @@ pub struct LogForm {
     q_follow: Vec<String>,
     t_desc: Vec<String>,
     t_due: Vec<String>,
+    /// "yes" or "no" per task row.
+    t_done: Vec<String>,
 }
 
 impl LogForm {
@@ -217,7 +219,7 @@ impl LogForm {
             .map(|i| TaskInput {
                 description: at(&self.t_desc, i),
                 due_on: at(&self.t_due, i),
-                done: false,
+                done: at(&self.t_done, i) == "yes",
             })
             .collect();
         SessionLog {
@@ -249,9 +251,9 @@ fn rows(log: &SessionLog, blank_questions: usize, blank_tasks: usize) -> (Vec<Va
     let mut t: Vec<Value> = log
         .tasks
         .iter()
-        .map(|x| json!({"description": x.description, "due_on": x.due_on}))
+        .map(|x| json!({"description": x.description, "due_on": x.due_on, "done": x.done}))
         .collect();
-    t.extend((0..blank_tasks).map(|_| json!({"description": "", "due_on": ""})));
+    t.extend((0..blank_tasks).map(|_| json!({"description": "", "due_on": "", "done": false})));
     (q, t)
 }
 
@@ -344,17 +346,11 @@ async fn download(
 async fn feeds(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
     let list = ics::list_feeds(&state.db, actor).await?;
-    let campaigns = campaigns::list_campaigns(
-        &state.db,
-        actor,
-        &Default::default(),
-        PageParams::first(200),
-    )
-    .await?;
+    let campaigns = campaigns::options(&state.db, actor).await?;
     state.page(
         &ctx,
         "sessions/feeds",
-        json!({"feeds": list, "campaigns": campaigns.items, "can_plan": campaigns::require_planner(actor).is_ok(), "new_url": Value::Null}),
+        json!({"feeds": list, "campaigns": campaigns, "can_plan": campaigns::require_planner(actor).is_ok(), "new_url": Value::Null}),
     )
 }
 
@@ -377,18 +373,12 @@ async fn feed_create(
     let (_, path) = ics::create_feed(&state.db, actor, campaign).await?;
     let base = state.settings.base_url.as_str().trim_end_matches('/');
     let list = ics::list_feeds(&state.db, actor).await?;
-    let campaigns = campaigns::list_campaigns(
-        &state.db,
-        actor,
-        &Default::default(),
-        PageParams::first(200),
-    )
-    .await?;
+    let campaigns = campaigns::options(&state.db, actor).await?;
     // The address is shown once, on this page; only its hash is kept.
     state.page(
         &ctx,
         "sessions/feeds",
-        json!({"feeds": list, "campaigns": campaigns.items, "can_plan": campaigns::require_planner(actor).is_ok(), "new_url": format!("{base}{path}")}),
+        json!({"feeds": list, "campaigns": campaigns, "can_plan": campaigns::require_planner(actor).is_ok(), "new_url": format!("{base}{path}")}),
     )
 }
 

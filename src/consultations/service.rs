@@ -22,7 +22,7 @@ use crate::campaigns::kinds::{self, loose_list, loose_number};
 use crate::campaigns::service::{self as campaigns, PlaceRef, UserRef};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{optional_text, required_text};
+use crate::fields::{multiline_text, optional_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{PageParams, Paged};
 
@@ -210,15 +210,8 @@ pub async fn views<C: ConnectionTrait>(
     details: bool,
 ) -> AppResult<Vec<SessionView>> {
     let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
-    let campaigns: BTreeMap<i64, String> = campaign::Entity::find()
-        .filter(
-            campaign::Column::Id.is_in(rows.iter().map(|s| s.campaign_id).collect::<BTreeSet<_>>()),
-        )
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.name))
-        .collect();
+    let campaigns =
+        campaigns::visible_names(conn, actor, rows.iter().map(|s| s.campaign_id)).await?;
     let schools: BTreeMap<i64, school::Model> = school::Entity::find()
         .filter(school::Column::Id.is_in(rows.iter().map(|s| s.school_id).collect::<BTreeSet<_>>()))
         .all(conn)
@@ -585,6 +578,11 @@ async fn validate<C: ConnectionTrait>(
             errors.add("liaison_ids", Msg::new("error-liaison-not-at-school"));
         }
     }
+    if let (Some(c), Some(sch)) = (&campaign, &school) {
+        if !campaigns::covers_school(conn, c, sch).await? {
+            errors.add(school_field, Msg::new("error-school-outside-campaign"));
+        }
+    }
     errors.into_result()?;
     let date = date.expect("checked");
     Ok(SessionInput {
@@ -693,8 +691,16 @@ pub async fn update_session(
     if d.liaison_ids.is_empty() {
         d.liaison_ids = old_liaisons.iter().map(i64::to_string).collect();
     }
+    let current = campaign::Entity::find_by_id(existing.campaign_id)
+        .one(&*tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    campaigns::accepts_plans(&current)?;
     let i = validate(&*tx, actor, &d, tz).await?;
     campaigns::accepts_plans(&i.campaign)?;
+    // A postponed or cancelled session given a new time is scheduled again.
+    let rescheduled = i.starts_at != existing.starts_at
+        && matches!(existing.status.as_str(), "postponed" | "cancelled");
     let before = audit_view(&existing, &old_liaisons);
     let mut m: session::ActiveModel = existing.into();
     m.campaign_id = Set(i.campaign.id);
@@ -705,6 +711,10 @@ pub async fn update_session(
     m.expected_audience = Set(i.expected);
     m.location = Set(i.location);
     m.updated_at = Set(Utc::now());
+    if rescheduled {
+        m.status = Set(SessionStatus::Scheduled.code().into());
+        m.status_reason = Set(None);
+    }
     let m = m.update(&*tx).await?;
     write_liaisons(&*tx, id, &i.liaisons).await?;
     audit::record(
@@ -775,30 +785,54 @@ async fn validate_log<C: ConnectionTrait>(
         kinds::count(&l.registered_on_spot, 0, MAX_PEOPLE),
     );
     let materials = errors
-        .take("materials", optional_text(&l.materials, 2000))
+        .take("materials", multiline_text(&l.materials, 2000))
         .map(Option::unwrap_or_default);
     let notes = errors
-        .take("notes", optional_text(&l.notes, 5000))
+        .take("notes", multiline_text(&l.notes, 5000))
         .map(Option::unwrap_or_default);
+    // Topics known (and whether active); inactive ones may stay on a corrected log.
+    let known: std::collections::HashMap<String, bool> =
+        crate::campaigns::entity::topic::Entity::find()
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|t| (t.code, t.active))
+            .collect();
+    let kept: Vec<String> = question::Entity::find()
+        .filter(question::Column::SessionId.eq(s.id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|q| q.topic)
+        .collect();
     let mut questions = Vec::new();
     if l.questions.len() > 200 {
         errors.add("questions", Msg::new("error-too-many").arg("max", 200));
     }
     for (n, q) in l.questions.iter().enumerate() {
-        let topic = errors.take(
-            &format!("questions[{n}].topic"),
-            campaigns::check_topics(conn, std::slice::from_ref(&q.topic)).await,
-        );
+        let code = q.topic.trim().to_lowercase();
+        let topic = match known.get(&code) {
+            Some(active) if *active || kept.contains(&code) => Some(vec![code]),
+            _ if code.is_empty() => None,
+            _ => {
+                errors.add(
+                    format!("questions[{n}].topic"),
+                    Msg::new("error-unknown-topic").arg("code", &code),
+                );
+                None
+            }
+        };
         if q.topic.trim().is_empty() {
             errors.add(format!("questions[{n}].topic"), Msg::new("error-required"));
         }
         let text = errors.take(
             &format!("questions[{n}].question"),
-            required_text(&q.question, 2000),
+            multiline_text(&q.question, 2000)
+                .and_then(|v| v.ok_or_else(|| Msg::new("error-required"))),
         );
         let answer = errors.take(
             &format!("questions[{n}].answer"),
-            optional_text(&q.answer, 4000),
+            multiline_text(&q.answer, 4000),
         );
         if let (Some(t), Some(text), Some(answer)) = (topic, text, answer) {
             questions.push(QuestionInput {
@@ -808,6 +842,9 @@ async fn validate_log<C: ConnectionTrait>(
                 needs_follow_up: q.needs_follow_up,
             });
         }
+    }
+    if l.tasks.len() > 50 {
+        errors.add("tasks", Msg::new("error-too-many").arg("max", 50));
     }
     let mut tasks = Vec::new();
     for (n, t) in l.tasks.iter().enumerate() {
@@ -919,13 +956,18 @@ pub async fn counts_for_campaign(
         .into_iter()
         .map(|c| (c.to_string(), 0))
         .collect();
-    for s in session::Entity::find()
+    let rows: Vec<(String, i64)> = session::Entity::find()
+        .select_only()
+        .column(session::Column::Status)
+        .column_as(session::Column::Id.count(), "n")
         .filter(session_scope(actor))
         .filter(session::Column::CampaignId.eq(campaign_id))
+        .group_by(session::Column::Status)
+        .into_tuple()
         .all(&db.conn)
-        .await?
-    {
-        *out.entry(s.status).or_default() += 1;
+        .await?;
+    for (status, n) in rows {
+        *out.entry(status).or_default() += n as u64;
     }
     Ok(out)
 }

@@ -35,19 +35,13 @@ async fn list(
     let actor = ctx.actor()?;
     let page =
         service::list_pieces(&state.db, actor, &filter, PageParams::try_from(&*paging)?).await?;
-    let camps = campaigns::list_campaigns(
-        &state.db,
-        actor,
-        &Default::default(),
-        PageParams::first(200),
-    )
-    .await?;
+    let camps = campaigns::options(&state.db, actor).await?;
     state.page(
         &ctx,
         "media/list",
         json!({
             "pieces": page, "filter": &*filter, "outlets": service::list_outlets(&state.db, actor).await?,
-            "campaigns": camps.items, "provinces": crate::org::service::list_provinces(&state.db, actor).await?,
+            "campaigns": camps, "provinces": crate::org::service::list_provinces(&state.db, actor).await?,
             "outlet_kinds": OutletKind::codes(), "kinds": PieceKind::codes(),
             "topics": campaigns::list_topics(&state.db.conn).await?,
             "can_plan": campaigns::require_planner(actor).is_ok(),
@@ -63,17 +57,11 @@ async fn form_data(state: &AppState, ctx: &RequestCtx, draft: &PieceDraft) -> Ap
         .filter(|o| o.editable)
         .map(|o| json!({"id": o.id.to_string(), "name": o.name}))
         .collect();
-    let camps: Vec<Value> = campaigns::list_campaigns(
-        &state.db,
-        actor,
-        &Default::default(),
-        PageParams::first(200),
-    )
-    .await?
-    .items
-    .into_iter()
-    .map(|c| json!({"id": c.id.to_string(), "name": c.name}))
-    .collect();
+    let camps: Vec<Value> = campaigns::options(&state.db, actor)
+        .await?
+        .into_iter()
+        .map(|c| json!({"id": c.id.to_string(), "name": c.name}))
+        .collect();
     let topics: Vec<Value> = campaigns::list_topics(&state.db.conn)
         .await?
         .into_iter()

@@ -16,12 +16,11 @@ use serde_json::json;
 use super::entity::{outlet, piece};
 use crate::audit;
 use crate::auth::actor::{Actor, Scope};
-use crate::campaigns::entity::campaign;
 use crate::campaigns::kinds::{self, loose_list, loose_number};
 use crate::campaigns::service::{self as campaigns, require_planner, PlaceRef};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{optional_text, required_text};
+use crate::fields::{multiline_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{PageParams, Paged};
 
@@ -335,19 +334,8 @@ async fn piece_views<C: ConnectionTrait>(
     .into_iter()
     .map(|o| (o.id, o))
     .collect();
-    let camps: BTreeMap<i64, String> = campaign::Entity::find()
-        .filter(
-            campaign::Column::Id.is_in(
-                rows.iter()
-                    .filter_map(|p| p.campaign_id)
-                    .collect::<Vec<_>>(),
-            ),
-        )
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c.name))
-        .collect();
+    let camps =
+        campaigns::visible_names(conn, actor, rows.iter().filter_map(|p| p.campaign_id)).await?;
     Ok(rows
         .into_iter()
         .filter_map(|p| {
@@ -361,10 +349,12 @@ async fn piece_views<C: ConnectionTrait>(
                 url: p.url,
                 kind: PieceKind::parse(&p.kind).unwrap_or(PieceKind::Article),
                 topics: kinds::topics_of(&p.topics),
-                campaign: p.campaign_id.map(|id| PlaceRef {
-                    id,
-                    code: String::new(),
-                    name: camps.get(&id).cloned().unwrap_or_default(),
+                campaign: p.campaign_id.and_then(|id| {
+                    camps.get(&id).map(|name| PlaceRef {
+                        id,
+                        code: String::new(),
+                        name: name.clone(),
+                    })
                 }),
                 estimated_audience: p.estimated_audience,
                 notes: p.notes,
@@ -520,7 +510,14 @@ pub async fn save_piece(
     } else {
         errors.take("kind", PieceKind::parse(&d.kind))
     };
-    let topics = errors.take("topics", campaigns::check_topics(&*tx, &d.topics).await);
+    let kept = existing
+        .as_ref()
+        .map(|p| kinds::topics_of(&p.topics))
+        .unwrap_or_default();
+    let topics = errors.take(
+        "topics",
+        campaigns::check_topics_keeping(&*tx, &d.topics, &kept).await,
+    );
     let campaign_id = match d.campaign_id.as_deref().map(|s| s.trim().parse::<i64>()) {
         None => None,
         Some(Ok(cid)) => match campaigns::visible(&*tx, actor, cid).await {
@@ -545,7 +542,7 @@ pub async fn save_piece(
         ),
     );
     let notes = errors
-        .take("notes", optional_text(&d.notes, 5000))
+        .take("notes", multiline_text(&d.notes, 5000))
         .map(Option::unwrap_or_default);
     errors.into_result()?;
     let outlet = outlet.expect("checked");

@@ -112,7 +112,17 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
     type Future = std::future::Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let parsed = url::form_urlencoded::parse(req.query_string().as_bytes());
+        // A filter form's "all" option sends `name=`: an empty value means "not given", so
+        // optional numbers and dates need not accept empty text.
+        let pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .filter(|(_, v)| !v.trim().is_empty())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&pairs)
+            .finish();
+        let parsed = url::form_urlencoded::parse(query.as_bytes());
         let de = serde_urlencoded::Deserializer::new(parsed);
         std::future::ready(
             serde_path_to_error::deserialize(de)

@@ -81,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::campaigns::pages::configure(cfg);
     crate::consultations::pages::configure(cfg);
     crate::media::pages::configure(cfg);
+    crate::enrollment::pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }
 

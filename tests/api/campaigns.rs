@@ -1057,3 +1057,136 @@ async fn pages_plan_a_campaign_and_log_a_session_through_forms() {
     // Liaisons cannot reach the planning forms.
     assert_eq!(app.status(&l, "/campaigns/new").await, 403);
 }
+
+#[tokio::test]
+async fn edits_keep_owners_line_breaks_and_old_topics_and_reject_far_dates() {
+    let w = world().await;
+    let staff = w.app.create_user("staff", None, &[]).await;
+    let path = format!("/api/v1/campaigns/{}", w.campaign);
+    let body = |owner: Option<i64>| {
+        let mut b = json!({"name": "Chiến dịch BHYT HSSV 2025-2026", "school_year": "2025-2026",
+            "starts_on": "2025-09-01", "ends_on": "2026-06-30", "topics": ["benefits", "mandatory"],
+            "description": "Dòng một.\r\nDòng hai."});
+        if let Some(o) = owner {
+            b["owner_user_id"] = json!(o);
+        }
+        b
+    };
+    let (status, v) = send(&w.app, &w.admin, Method::PUT, &path, body(Some(staff.id))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["owner"]["id"], staff.id);
+    assert_eq!(v["description"], "Dòng một.\nDòng hai.");
+    // An edit that does not name the owner keeps it.
+    let (_, v) = send(&w.app, &w.admin, Method::PUT, &path, body(None)).await;
+    assert_eq!(v["owner"]["id"], staff.id);
+    // A liaison cannot own a campaign.
+    let (status, _) = send(
+        &w.app,
+        &w.admin,
+        Method::PUT,
+        &path,
+        body(Some(w.liaison_hn_id)),
+    )
+    .await;
+    assert_eq!(status, 422);
+    // A deactivated topic stays on the campaign but cannot be chosen anew.
+    let (status, _) = send(
+        &w.app,
+        &w.admin,
+        Method::PUT,
+        "/api/v1/topics/mandatory",
+        json!({"name_vi": "Bắt buộc", "name_en": "Mandatory", "active": false}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, v) = send(&w.app, &w.admin, Method::PUT, &path, body(None)).await;
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = send(
+        &w.app,
+        &w.admin,
+        Method::POST,
+        "/api/v1/activities",
+        json!({"campaign_id": w.campaign, "channel": "radio", "title": "x", "date": "2025-10-01", "topics": ["mandatory"]}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    // Years far outside the plan are refused, not overflowed.
+    for to in ["+262143-12-31", "1999-12-31"] {
+        assert_eq!(
+            w.app
+                .api_status(
+                    &w.admin,
+                    Method::GET,
+                    &format!("/api/v1/calendar?from=2025-10-01&to={to}")
+                )
+                .await,
+            422,
+            "{to}"
+        );
+    }
+    // A filter form's empty "all" values are ignored.
+    assert_eq!(
+        w.app
+            .api_status(
+                &w.admin,
+                Method::GET,
+                "/api/v1/activities?campaign=&province=&status="
+            )
+            .await,
+        200
+    );
+}
+
+#[tokio::test]
+async fn sessions_stay_inside_their_campaign_and_can_be_rescheduled() {
+    let w = world().await;
+    // A campaign for Hồ Chí Minh City only: no session at a Hà Nội school.
+    let (_, hcm) = send(
+        &w.app,
+        &w.admin,
+        Method::POST,
+        "/api/v1/campaigns",
+        json!({"name": "TP.HCM", "school_year": "2025-2026", "starts_on": "2025-09-01", "ends_on": "2026-06-30",
+               "scope": "provinces", "province_codes": ["79"]}),
+    )
+    .await;
+    let (status, p) = send(
+        &w.app,
+        &w.admin,
+        Method::POST,
+        "/api/v1/sessions",
+        json!({"campaign_id": hcm["id"], "school_id": w.school_hn, "date": "2025-10-15", "start_time": "08:00", "end_time": "09:00"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{p}");
+    // Postponed, then given a new time: scheduled again.
+    let (_, s) = send(
+        &w.app,
+        &w.liaison_hn,
+        Method::POST,
+        "/api/v1/sessions",
+        json!({"campaign_id": w.campaign, "school_id": w.school_hn, "date": "2025-10-15", "start_time": "08:00", "end_time": "09:00"}),
+    )
+    .await;
+    let id = s["id"].as_i64().unwrap();
+    let (status, v) = send(
+        &w.app,
+        &w.liaison_hn,
+        Method::PUT,
+        &format!("/api/v1/sessions/{id}/log"),
+        json!({"status": "postponed", "reason": "Trùng lịch thi"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = send(
+        &w.app,
+        &w.liaison_hn,
+        Method::PUT,
+        &format!("/api/v1/sessions/{id}"),
+        json!({"campaign_id": w.campaign, "school_id": w.school_hn, "date": "2025-10-22", "start_time": "08:00", "end_time": "09:00"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "scheduled");
+    assert_eq!(v["status_reason"], Value::Null);
+}

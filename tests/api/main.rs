@@ -10,6 +10,7 @@ mod campaigns;
 mod cli;
 mod contacts;
 mod delivery;
+mod enrollment;
 mod health;
 mod import;
 mod pages;

@@ -1,0 +1,212 @@
+//! Pages: the coverage dashboard and the enrollment snapshots (entry and CSV import).
+use actix_multipart::Multipart;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::api::csv_response;
+use super::coverage::{self, CoverageQuery};
+use super::import;
+use super::service::{self, SnapshotDraft, SnapshotFilter};
+use crate::campaigns::service as campaigns;
+use crate::error::{AppError, AppResult};
+use crate::imports;
+use crate::org::level::SchoolLevel;
+use crate::web::context::RequestCtx;
+use crate::web::extract::{HtmlForm, Query};
+use crate::web::paging::{PageParams, PageQuery};
+use crate::web::render::see_other;
+use crate::web::state::AppState;
+use crate::web::upload::read_file_field;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/coverage", web::get().to(dashboard))
+        .route("/coverage/export.csv", web::get().to(export))
+        .route("/enrollment", web::get().to(snapshots))
+        .route("/enrollment", web::post().to(save))
+        .route("/enrollment/import", web::post().to(import_upload))
+        .route(
+            "/enrollment/import/{id}/commit",
+            web::post().to(import_commit),
+        );
+}
+
+async fn dashboard(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<CoverageQuery>,
+) -> AppResult<HttpResponse> {
+    let actor = ctx.actor()?;
+    let v = coverage::coverage(&state.db, actor, &q, state.tz()).await?;
+    let camps = campaigns::options(&state.db, actor).await?;
+    let bars: Vec<_> = v
+        .trend
+        .iter()
+        .map(|p| json!({"date": p.date, "coverage": format!("{:.1}", p.coverage)}))
+        .collect();
+    let levels: Vec<&str> = SchoolLevel::ALL.iter().map(|l| l.code()).collect();
+    state.page(
+        &ctx,
+        "enrollment/coverage",
+        json!({
+            "v": v, "q": &*q, "campaigns": camps, "bars": bars, "levels": levels,
+            "total_coverage": format!("{:.1}", v.total.coverage),
+            "gap": format!("{:.1}", v.total.gap),
+            "uplift": v.uplift.as_ref().map(|u| json!({
+                "mean": format!("{:+.1}", u.mean), "lo": format!("{:+.1}", u.ci_lower), "hi": format!("{:+.1}", u.ci_upper),
+                "schools": u.schools, "clusters": u.clusters, "warnings": u.warnings,
+            })),
+        }),
+    )
+}
+
+async fn export(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<CoverageQuery>,
+) -> AppResult<HttpResponse> {
+    let v = coverage::coverage(&state.db, ctx.actor()?, &q, state.tz()).await?;
+    Ok(csv_response(coverage::to_csv(&v)?, &v))
+}
+
+async fn snapshots_page(
+    state: &AppState,
+    ctx: &RequestCtx,
+    f: &SnapshotFilter,
+    page: PageParams,
+    form: serde_json::Value,
+    extra: serde_json::Value,
+) -> AppResult<serde_json::Value> {
+    let actor = ctx.actor()?;
+    let list = service::list(&state.db, actor, f, page).await?;
+    let mut data = json!({"snapshots": list, "filter": f, "form": form, "can_edit": campaigns::require_planner(actor).is_ok()});
+    if let (Some(d), Some(e)) = (data.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    Ok(data)
+}
+
+async fn snapshots(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    f: Query<SnapshotFilter>,
+    paging: Query<PageQuery>,
+) -> AppResult<HttpResponse> {
+    let today = chrono::Utc::now()
+        .with_timezone(&state.tz())
+        .date_naive()
+        .to_string();
+    let data = snapshots_page(
+        &state,
+        &ctx,
+        &f,
+        PageParams::try_from(&*paging)?,
+        json!({"taken_on": today}),
+        json!({}),
+    )
+    .await?;
+    state.page(&ctx, "enrollment/snapshots", data)
+}
+
+async fn save(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    form: HtmlForm<SnapshotDraft>,
+) -> AppResult<HttpResponse> {
+    match service::save(&state.db, ctx.actor()?, &form).await {
+        Ok(_) => Ok(see_other("/enrollment?notice=snapshot-saved")),
+        Err(AppError::Invalid(errors)) => {
+            let data = snapshots_page(
+                &state,
+                &ctx,
+                &SnapshotFilter::default(),
+                PageParams::first(50),
+                json!(&*form),
+                json!({}),
+            )
+            .await?;
+            state.form_errors(&ctx, "enrollment/snapshots", data, &errors)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn import_upload(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    payload: Multipart,
+) -> AppResult<HttpResponse> {
+    let actor = ctx.actor()?;
+    campaigns::require_planner(actor)?;
+    let upload = read_file_field(payload, "file", state.settings.max_upload_bytes).await?;
+    let report = import::dry_run(&state.db, actor, &upload.content).await?;
+    let pending = if report.errors.is_empty() {
+        Some(
+            imports::store_pending(
+                &state.db,
+                actor,
+                import::KIND,
+                &upload.filename,
+                upload.content,
+                report.counts(0),
+            )
+            .await?
+            .id,
+        )
+    } else {
+        None
+    };
+    let view = report.view(
+        &state.i18n,
+        ctx.lang,
+        if pending.is_some() {
+            "pending"
+        } else {
+            "rejected"
+        },
+        pending,
+    );
+    let today = chrono::Utc::now()
+        .with_timezone(&state.tz())
+        .date_naive()
+        .to_string();
+    let data = snapshots_page(
+        &state,
+        &ctx,
+        &SnapshotFilter::default(),
+        PageParams::first(50),
+        json!({"taken_on": today}),
+        json!({"report": view, "filename": upload.filename}),
+    )
+    .await?;
+    state.page(&ctx, "enrollment/snapshots", data)
+}
+
+async fn import_commit(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    path: web::Path<i64>,
+) -> AppResult<HttpResponse> {
+    let actor = ctx.actor()?;
+    campaigns::require_planner(actor)?;
+    let id = path.into_inner();
+    let pending = imports::load_pending(&state.db.conn, actor, import::KIND, id).await?;
+    let content = pending.content.clone().unwrap_or_default();
+    let (report, committed) =
+        import::commit(&state.db, actor, &pending.filename, content, Some(id)).await?;
+    match committed {
+        Some(_) => Ok(see_other("/enrollment?notice=snapshots-imported")),
+        None => {
+            let view = report.view(&state.i18n, ctx.lang, "rejected", None);
+            let data = snapshots_page(
+                &state,
+                &ctx,
+                &SnapshotFilter::default(),
+                PageParams::first(50),
+                json!({}),
+                json!({"report": view, "filename": pending.filename}),
+            )
+            .await?;
+            state.page(&ctx, "enrollment/snapshots", data)
+        }
+    }
+}
