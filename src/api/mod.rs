@@ -69,6 +69,8 @@ actions the caller's role may not take answer 403."
         media::api::get_piece, media::api::update_piece,
         enrollment::api::list, enrollment::api::save, enrollment::api::get,
         enrollment::api::import_csv, enrollment::api::coverage_json, enrollment::api::coverage_csv,
+        enrollment::api::engagement, enrollment::api::panel_csv, enrollment::api::did,
+        enrollment::api::dose_response,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -2,6 +2,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
+use super::analysis::{self, AnalysisQuery, DidView, DoseResponse, SchoolEngagement};
 use super::coverage::{self, CoverageQuery, CoverageView};
 use super::import::{self, ReportView};
 use super::service::{self, Outcome, SnapshotDraft, SnapshotFilter, SnapshotView};
@@ -19,7 +20,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/enrollment/snapshots/{id}", web::get().to(get))
         .route("/enrollment/import", web::post().to(import_csv))
         .route("/coverage", web::get().to(coverage_json))
-        .route("/coverage.csv", web::get().to(coverage_csv));
+        .route("/coverage.csv", web::get().to(coverage_csv))
+        .route("/analytics/engagement", web::get().to(engagement))
+        .route("/analytics/panel.csv", web::get().to(panel_csv))
+        .route("/analytics/did", web::get().to(did))
+        .route("/analytics/dose-response", web::get().to(dose_response));
 }
 
 /// Snapshots of schools in the caller's scope, newest first.
@@ -149,4 +154,57 @@ pub fn csv_response(body: Vec<u8>, v: &CoverageView) -> HttpResponse {
             format!("attachment; filename=\"coverage-{}.csv\"", v.date),
         ))
         .body(body)
+}
+
+/// Engagement per school over whole months: sessions held, attendance, questions, messages
+/// sent / delivered / opened / clicked, parents reached, media pieces, app notifications.
+#[utoipa::path(get, path = "/api/v1/analytics/engagement", tag = "enrollment", params(AnalysisQuery),
+    responses((status = 200, body = Vec<SchoolEngagement>), (status = 422)), security(("bearer" = [])))]
+pub async fn engagement(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(analysis::engagement(&state.db, &actor, &q, state.tz()).await?))
+}
+
+/// The school panel in the `hi-outreach analyze did` CSV form: `unit,period,outcome,
+/// first_treated,province` (period = months since December 1999, outcome = coverage %,
+/// first_treated 0 = never), for checking the estimates in R (`did::att_gt`).
+#[utoipa::path(get, path = "/api/v1/analytics/panel.csv", tag = "enrollment", params(AnalysisQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 422)), security(("bearer" = [])))]
+pub async fn panel_csv(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    let rows = analysis::panel(&state.db, &actor, &q, state.tz()).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", "attachment; filename=\"panel.csv\""))
+        .body(analysis::panel_csv(&rows)?))
+}
+
+/// Staggered difference-in-differences (Callaway & Sant'Anna 2021) of coverage on the chosen
+/// treatment, clustered by province: overall effect, event study, pre-trend test, caveats.
+#[utoipa::path(get, path = "/api/v1/analytics/did", tag = "enrollment", params(AnalysisQuery),
+    responses((status = 200, body = DidView), (status = 400, description = "The data cannot support the estimate (reason given)"), (status = 422)),
+    security(("bearer" = [])))]
+pub async fn did(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(analysis::did(&state.db, &actor, &q, state.tz()).await?))
+}
+
+/// Uplift regressed on engagement intensity with controls, CR1 by province — an association.
+#[utoipa::path(get, path = "/api/v1/analytics/dose-response", tag = "enrollment", params(AnalysisQuery),
+    responses((status = 200, body = DoseResponse), (status = 400), (status = 422)), security(("bearer" = [])))]
+pub async fn dose_response(
+    state: web::Data<AppState>,
+    actor: Actor,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(analysis::dose_response(&state.db, &actor, &q, state.tz()).await?))
 }

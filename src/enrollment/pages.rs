@@ -3,7 +3,9 @@ use actix_multipart::Multipart;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::analysis::{self, AnalysisQuery};
 use super::api::csv_response;
+use super::charts;
 use super::coverage::{self, CoverageQuery};
 use super::import;
 use super::service::{self, SnapshotDraft, SnapshotFilter};
@@ -21,6 +23,10 @@ use crate::web::upload::read_file_field;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/coverage", web::get().to(dashboard))
         .route("/coverage/export.csv", web::get().to(export))
+        .route("/coverage/trend.svg", web::get().to(trend_svg))
+        .route("/analysis", web::get().to(analysis_page))
+        .route("/analysis/event-study.svg", web::get().to(event_study_svg))
+        .route("/analysis/dose-response.svg", web::get().to(dose_svg))
         .route("/enrollment", web::get().to(snapshots))
         .route("/enrollment", web::post().to(save))
         .route("/enrollment/import", web::post().to(import_upload))
@@ -209,4 +215,93 @@ async fn import_commit(
             state.page(&ctx, "enrollment/snapshots", data)
         }
     }
+}
+
+fn svg(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml; charset=utf-8")
+        .body(body)
+}
+
+async fn trend_svg(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<CoverageQuery>,
+) -> AppResult<HttpResponse> {
+    let v = coverage::coverage(&state.db, ctx.actor()?, &q, state.tz()).await?;
+    let points: Vec<_> = v.trend.iter().map(|p| (p.date, p.coverage)).collect();
+    let title = state.t(&ctx, &crate::error::Msg::new("coverage-trend"));
+    Ok(svg(charts::trend(&points, v.target, &title)?))
+}
+
+async fn event_study_svg(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    let d = analysis::did(&state.db, ctx.actor()?, &q, state.tz()).await?;
+    let title = state.t(&ctx, &crate::error::Msg::new("analysis-event-study"));
+    Ok(svg(charts::event_study(&d.event_study, &title)?))
+}
+
+async fn dose_svg(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    let d = analysis::dose_response(&state.db, ctx.actor()?, &q, state.tz()).await?;
+    let slope = d
+        .coefficients
+        .iter()
+        .find(|c| c.name == "attendance_per_100")
+        .map(|c| c.estimate)
+        .unwrap_or(0.0);
+    let title = state.t(&ctx, &crate::error::Msg::new("analysis-dose-title"));
+    let x = state.t(&ctx, &crate::error::Msg::new("analysis-dose-x"));
+    Ok(svg(charts::binned_scatter(&d.bins, slope, &title, &x)?))
+}
+
+async fn analysis_page(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    q: Query<AnalysisQuery>,
+) -> AppResult<HttpResponse> {
+    let actor = ctx.actor()?;
+    let tz = state.tz();
+    // Each estimate may fail on thin data; the page says why instead of failing as a whole.
+    let message = |e: AppError| match e {
+        AppError::BadRequest(m) | AppError::Conflict(m) => Ok(state.t(&ctx, &m)),
+        AppError::Invalid(errors) => Ok(errors
+            .0
+            .iter()
+            .map(|f| format!("{}: {}", f.field, state.t(&ctx, &f.msg)))
+            .collect::<Vec<_>>()
+            .join("; ")),
+        other => Err(other),
+    };
+    let (did, did_error) = match analysis::did(&state.db, actor, &q, tz).await {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(message(e)?)),
+    };
+    let (dose, dose_error) = match analysis::dose_response(&state.db, actor, &q, tz).await {
+        Ok(d) => (Some(d), None),
+        Err(e) => (None, Some(message(e)?)),
+    };
+    let f1 = |x: Option<f64>| x.map(|v| format!("{v:+.1}")).unwrap_or_else(|| "—".into());
+    let did_fmt = did.as_ref().map(|d| {
+        json!({"att": f1(Some(d.att)), "lo": f1(d.lo), "hi": f1(d.hi), "p": d.pretest_p.map(|p| format!("{p:.3}"))})
+    });
+    let channels: Vec<String> = crate::campaigns::kinds::Channel::codes()
+        .into_iter()
+        .map(|c| format!("channel:{c}"))
+        .collect();
+    let qs = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    state.page(
+        &ctx,
+        "enrollment/analysis",
+        json!({
+            "q": &*q, "qs": qs, "did": did, "did_fmt": did_fmt, "did_error": did_error, "dose": dose, "dose_error": dose_error,
+            "channels": channels,
+        }),
+    )
 }

@@ -121,6 +121,8 @@ handlebars::handlebars_helper!(day_helper: |raw: Json| match raw.as_str().and_th
 handlebars::handlebars_helper!(add_helper: |a: i64, b: i64| a + b);
 // A percentage or percentage points with one decimal.
 handlebars::handlebars_helper!(pct_helper: |x: f64| format!("{x:.1}"));
+// A p-value: three decimals, "< 0.001" below that.
+handlebars::handlebars_helper!(pvalue_helper: |x: f64| if x < 0.001 { "< 0.001".to_string() } else { format!("{x:.3}") });
 handlebars::handlebars_helper!(sub_helper: |a: i64, b: i64| a - b);
 handlebars::handlebars_helper!(asset_helper: |path: str| assets::url(path));
 handlebars::handlebars_helper!(concat_helper: |*args| args.iter().map(|v| match v {
@@ -199,6 +201,7 @@ pub fn registry(i18n: Arc<I18n>, tz: Tz) -> anyhow::Result<Handlebars<'static>> 
     hbs.register_helper("concat", Box::new(concat_helper));
     hbs.register_helper("add", Box::new(add_helper));
     hbs.register_helper("pct", Box::new(pct_helper));
+    hbs.register_helper("pvalue", Box::new(pvalue_helper));
     hbs.register_helper("sub", Box::new(sub_helper));
     hbs.register_helper("query", Box::new(QueryHelper));
     Ok(hbs)

@@ -497,13 +497,34 @@ fn demo_starts_with_data_and_prints_working_logins() {
             .text()
             .await
             .unwrap();
-        (schools, students, campaign, sessions)
+        let analysis = c
+            .get(format!("{base}/analysis"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let coverage = c
+            .get(format!("{base}/coverage"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        (schools, students, campaign, sessions, analysis, coverage)
     });
     let _ = Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])
         .status();
     let _ = demo.wait();
-    let (schools, students, campaign, sessions) = result;
+    let (schools, students, campaign, sessions, analysis, coverage) = result;
+    assert!(
+        analysis.contains("trường được can thiệp"),
+        "the demo year supports an estimate: {analysis}"
+    );
+    assert!(coverage.contains("Hà Nội"), "coverage by province");
     assert!(
         campaign.contains("năm học 2025-2026") && campaign.contains("Đang chạy"),
         "an active demo campaign"

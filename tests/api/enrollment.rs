@@ -347,3 +347,210 @@ async fn coverage_is_weighted_by_enrollment_and_scoped() {
         assert_eq!(app.status(&admin_client, path).await, 200, "{path}");
     }
 }
+
+/// 24 schools in four provinces, six months of coverage: two schools per province get their
+/// first session in November 2025, two in January 2026, two never. Treated schools gain 10
+/// points from the month of their first session, on top of a common trend and small noise.
+async fn staggered_world() -> (TestApp, String) {
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    let (_, c) = send(
+        &app,
+        &t,
+        Method::POST,
+        "/api/v1/campaigns",
+        json!({"name": "Tư vấn tại trường", "school_year": "2025-2026", "starts_on": "2025-09-01", "ends_on": "2026-06-30"}),
+    )
+    .await;
+    let months = [
+        "2025-09-28",
+        "2025-10-28",
+        "2025-11-28",
+        "2025-12-28",
+        "2026-01-28",
+        "2026-02-28",
+    ];
+    let mut csv_body = String::from("school_code,taken_on,enrolled,insured\n");
+    for (pi, province) in ["01", "79", "31", "48"].iter().enumerate() {
+        for k in 0..6usize {
+            let code = format!("S{province}-{k}");
+            let id = app
+                .create_school(&code, &format!("Trường {code}"), province)
+                .await;
+            let first = match k {
+                0 | 1 => Some(2usize),
+                2 | 3 => Some(4usize),
+                _ => None,
+            };
+            if let Some(m) = first {
+                let (s, v) = send(
+                    &app,
+                    &t,
+                    Method::POST,
+                    "/api/v1/sessions",
+                    json!({"campaign_id": c["id"], "school_id": id, "date": months[m].replace("-28", "-05"),
+                           "start_time": "08:00", "end_time": "09:30"}),
+                )
+                .await;
+                assert_eq!(s, 201, "{v}");
+                let (s, v) = send(
+                    &app,
+                    &t,
+                    Method::PUT,
+                    &format!("/api/v1/sessions/{}/log", v["id"]),
+                    json!({"status": "held", "attendance_students": 100 + 20 * k, "attendance_parents": 30}),
+                )
+                .await;
+                assert_eq!(s, 200, "{v}");
+            }
+            for (mi, day) in months.iter().enumerate() {
+                let school = pi * 6 + k;
+                let noise = (((school * 7 + mi * 3) % 5) as f64 - 2.0) * 0.2;
+                let mut cov = 50.0 + school as f64 * 0.5 + mi as f64 + noise;
+                if first.is_some_and(|m| mi >= m) {
+                    cov += 10.0;
+                }
+                let insured = (cov * 10.0).round() as i64;
+                csv_body.push_str(&format!("{code},{day},1000,{insured}\n"));
+            }
+        }
+    }
+    let (status, r) = csv(
+        &app,
+        &t,
+        "/api/v1/enrollment/import?dry_run=false",
+        &csv_body,
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    (app, t)
+}
+
+#[tokio::test]
+async fn the_app_panel_recovers_a_known_effect_and_matches_the_cli() {
+    let (app, t) = staggered_world().await;
+    let q = "treatment=session&from=2025-09-01&to=2026-02-28";
+    let d = app
+        .api_json(&t, Method::GET, &format!("/api/v1/analytics/did?{q}"))
+        .await;
+    assert_eq!(d["schools"], 24, "{d}");
+    assert_eq!(d["treated_schools"], 16);
+    let att = d["att"].as_f64().unwrap();
+    assert!(
+        (att - 10.0).abs() < 0.5,
+        "the 10-point effect is recovered: {att}"
+    );
+    let pre: Vec<f64> = d["event_study"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["e"].as_i64().unwrap() < 0)
+        .map(|e| e["att"].as_f64().unwrap())
+        .collect();
+    assert!(
+        !pre.is_empty() && pre.iter().all(|a| a.abs() < 1.0),
+        "no effect before treatment: {pre:?}"
+    );
+    assert_eq!(d["clusters"], 4);
+    assert!(
+        d["warnings"].to_string().contains("cluster"),
+        "few clusters are named: {}",
+        d["warnings"]
+    );
+
+    // The exported panel, run through `analyze did`, gives the same estimate.
+    let r = app
+        .api(&t, Method::GET, &format!("/api/v1/analytics/panel.csv?{q}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.starts_with("unit,period,outcome,first_treated,province\n"),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), 1 + 24 * 6);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("panel.csv");
+    std::fs::write(&file, &body).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hi-outreach"))
+        .args([
+            "analyze",
+            "did",
+            "--panel",
+            file.to_str().unwrap(),
+            "--cluster",
+            "province",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_att = cli["simple"]["att"].as_f64().unwrap();
+    assert!((cli_att - att).abs() < 1e-9, "CLI {cli_att} vs app {att}");
+    assert!((cli["simple"]["se"].as_f64().unwrap() - d["se"].as_f64().unwrap()).abs() < 1e-9);
+
+    // Engagement and the dose-response association.
+    let e = app
+        .api_json(
+            &t,
+            Method::GET,
+            &format!("/api/v1/analytics/engagement?{q}"),
+        )
+        .await;
+    let s0 = e
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["code"] == "S01-0")
+        .unwrap()
+        .clone();
+    assert_eq!(s0["sessions_held"], 1);
+    assert_eq!(s0["attendance_students"], 100);
+    let dr = app
+        .api_json(
+            &t,
+            Method::GET,
+            &format!("/api/v1/analytics/dose-response?{q}"),
+        )
+        .await;
+    assert_eq!(dr["kind"], "association");
+    assert_eq!(dr["schools"], 24);
+    let slope = dr["coefficients"][1]["estimate"].as_f64().unwrap();
+    assert!(
+        slope > 0.0,
+        "more attendance goes with more uplift here: {dr}"
+    );
+
+    // The pages and charts render; charts are SVG.
+    let admin = app.create_user("admin", None, &[]).await;
+    let c = app.signed_in(&admin).await;
+    let (status, page) = app.get_text(&c, &format!("/analysis?{q}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Callaway"), "{page}");
+    for path in [
+        format!("/analysis/event-study.svg?{q}"),
+        format!("/analysis/dose-response.svg?{q}"),
+        "/coverage/trend.svg?date=2026-02-28".to_string(),
+    ] {
+        let r = app.get(&c, &path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("image/svg+xml"));
+        assert!(r.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
+    // Thin data gives a reason, not a failure.
+    let (status, page) = app
+        .get_text(&c, "/analysis?from=2020-01-01&to=2020-06-30")
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Chưa có số liệu độ bao phủ"), "{page}");
+}
