@@ -271,14 +271,7 @@ pub async fn filtered(
         q = q.filter(activity::Column::CampaignId.eq(c));
     }
     if let Some(code) = f.province.as_deref().filter(|s| !s.is_empty()) {
-        let p = crate::org::service::province_by_code(&db.conn, code)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "province",
-                    Msg::new("error-unknown-province").arg("code", code),
-                )
-            })?;
+        let p = crate::org::service::filter_province(&db.conn, code, "province").await?;
         q = q.filter(activity::Column::ProvinceId.eq(p.id));
     }
     if let Some(ch) = f.channel.as_deref().filter(|s| !s.is_empty()) {

@@ -375,14 +375,7 @@ pub async fn filtered(
         q = q.filter(session::Column::SchoolId.is_in(ids));
     }
     if let Some(code) = f.province.as_deref().filter(|s| !s.is_empty()) {
-        let p = crate::org::service::province_by_code(&db.conn, code)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "province",
-                    Msg::new("error-unknown-province").arg("code", code),
-                )
-            })?;
+        let p = crate::org::service::filter_province(&db.conn, code, "province").await?;
         q = q.filter(
             session::Column::SchoolId.in_subquery(
                 Query::select()

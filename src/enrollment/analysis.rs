@@ -90,14 +90,7 @@ fn month_end(period: i64) -> NaiveDate {
 async fn schools(db: &Db, actor: &Actor, q: &AnalysisQuery) -> AppResult<Vec<school::Model>> {
     let mut sq = school::Entity::find().filter(school_scope(actor));
     if let Some(code) = q.province.as_deref().filter(|s| !s.is_empty()) {
-        let p = crate::org::service::province_by_code(&db.conn, code)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "province",
-                    Msg::new("error-unknown-province").arg("code", code),
-                )
-            })?;
+        let p = crate::org::service::filter_province(&db.conn, code, "province").await?;
         sq = sq.filter(school::Column::ProvinceId.eq(p.id));
     }
     Ok(sq.all(&db.conn).await?)

@@ -381,14 +381,7 @@ pub async fn list_pieces(
     let mut outlet_cond = Condition::all();
     let mut by_outlet = false;
     if let Some(code) = f.province.as_deref().filter(|s| !s.is_empty()) {
-        let p = crate::org::service::province_by_code(&db.conn, code)
-            .await?
-            .ok_or_else(|| {
-                AppError::invalid(
-                    "province",
-                    Msg::new("error-unknown-province").arg("code", code),
-                )
-            })?;
+        let p = crate::org::service::filter_province(&db.conn, code, "province").await?;
         outlet_cond = outlet_cond.add(outlet::Column::ProvinceId.eq(p.id));
         by_outlet = true;
     }

@@ -213,6 +213,17 @@ pub async fn province_by_code<C: ConnectionTrait>(
         .await?)
 }
 
+/// The province a filter names by code, or a 422 on `field` naming the unknown code.
+pub async fn filter_province<C: ConnectionTrait>(
+    conn: &C,
+    code: &str,
+    field: &str,
+) -> AppResult<province::Model> {
+    province_by_code(conn, code).await?.ok_or_else(|| {
+        AppError::invalid(field, Msg::new("error-unknown-province").arg("code", code))
+    })
+}
+
 /// Provinces in the actor's scope with counts of what the actor can see in them.
 pub async fn list_provinces(db: &Db, actor: &Actor) -> AppResult<Vec<ProvinceSummary>> {
     let provinces = province::Entity::find()
