@@ -19,12 +19,35 @@ use crate::web::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/deliveries", web::get().to(list))
         .route("/deliveries/retry", web::post().to(retry))
+        .route("/deliveries/funnel.svg", web::get().to(funnel_svg))
         .route("/deliveries/{id}", web::get().to(detail))
         .route("/admin/providers", web::get().to(providers_list))
         .route("/admin/providers/new", web::get().to(provider_new))
         .route("/admin/providers/new", web::post().to(provider_create))
         .route("/admin/providers/{id}", web::get().to(provider_edit))
         .route("/admin/providers/{id}", web::post().to(provider_update));
+}
+
+/// The funnel of the filtered messages as an SVG chart.
+async fn funnel_svg(
+    state: web::Data<AppState>,
+    ctx: RequestCtx,
+    f: Query<MessageFilter>,
+) -> AppResult<HttpResponse> {
+    let funnel = service::funnel(&state.db, ctx.actor()?, &f).await?;
+    let t = |k: &'static str| state.t(&ctx, &crate::error::Msg::new(k));
+    let stages = vec![
+        (t("funnel-total"), funnel.total),
+        (t("status-sent"), funnel.sent),
+        (t("status-delivered"), funnel.delivered),
+        (t("funnel-opened"), funnel.opened),
+        (t("funnel-clicked"), funnel.clicked),
+        (t("status-dead"), funnel.dead),
+    ];
+    let svg = crate::enrollment::charts::funnel(&stages, &t("deliveries-title"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml; charset=utf-8")
+        .body(svg))
 }
 
 async fn list(
@@ -41,6 +64,7 @@ async fn list(
         "delivery/list",
         json!({
             "messages": page, "funnel": funnel, "filter": &*f,
+            "qs": serde_urlencoded::to_string(&*f).unwrap_or_default(),
             "statuses": Status::ALL.iter().map(|s| s.code()).collect::<Vec<_>>(),
             "channels": Channel::ALL.iter().map(|c| c.code()).collect::<Vec<_>>(),
             "can_retry": actor.require_map_editor().is_ok() && funnel.dead > 0,

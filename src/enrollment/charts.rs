@@ -23,6 +23,7 @@ pub fn trend(points: &[(NaiveDate, f64)], target: f64, title: &str) -> AppResult
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
+            .margin_right(32)
             .x_label_area_size(36)
             .y_label_area_size(48)
             .build_cartesian_2d(0..n - 1, y0..100.0)
@@ -36,7 +37,7 @@ pub fn trend(points: &[(NaiveDate, f64)], target: f64, title: &str) -> AppResult
             .x_labels(points.len().min(12))
             .x_label_formatter(&|i| labels.get(*i as usize).cloned().unwrap_or_default())
             .y_desc("%")
-            .light_line_style(WHITE)
+            .max_light_lines(1)
             .draw()
             .map_err(fail)?;
         chart
@@ -96,7 +97,7 @@ pub fn event_study(points: &[EventTime], title: &str) -> AppResult<String> {
             .configure_mesh()
             .x_desc("e")
             .y_desc("pp")
-            .light_line_style(WHITE)
+            .max_light_lines(1)
             .draw()
             .map_err(fail)?;
         chart
@@ -155,7 +156,7 @@ pub fn binned_scatter(
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc("pp")
-            .light_line_style(WHITE)
+            .max_light_lines(1)
             .draw()
             .map_err(fail)?;
         chart
@@ -174,6 +175,68 @@ pub fn binned_scatter(
                 ))
                 .map_err(fail)?;
         }
+        root.present().map_err(fail)?;
+    }
+    Ok(svg)
+}
+
+/// A delivery funnel: one horizontal bar per stage, longest first, each labelled with its count.
+pub fn funnel(stages: &[(String, u64)], title: &str) -> AppResult<String> {
+    let mut svg = String::new();
+    {
+        let h = 60 + 34 * stages.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (640, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(fail)?;
+        let max = stages.iter().map(|s| s.1).max().unwrap_or(1).max(1) as f64;
+        let n = stages.len() as i32;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(150)
+            .build_cartesian_2d(0.0..max * 1.15, (0..n).into_segmented())
+            .map_err(fail)?;
+        let names: Vec<String> = stages.iter().map(|s| s.0.clone()).collect();
+        let name_at = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) if (0..n).contains(i) => names[(n - 1 - i) as usize].clone(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .max_light_lines(1)
+            .y_labels(stages.len().max(1))
+            .y_label_formatter(&name_at)
+            .draw()
+            .map_err(fail)?;
+        chart
+            .draw_series(stages.iter().enumerate().map(|(k, s)| {
+                let y = n - 1 - k as i32;
+                // Alternating dark and light grey, so neighbouring stages read apart in print.
+                let style = if k % 2 == 0 {
+                    RGBColor(60, 60, 60).filled()
+                } else {
+                    RGBColor(160, 160, 160).filled()
+                };
+                Rectangle::new(
+                    [
+                        (0.0, SegmentValue::Exact(y)),
+                        (s.1 as f64, SegmentValue::Exact(y + 1)),
+                    ],
+                    style,
+                )
+            }))
+            .map_err(fail)?;
+        chart
+            .draw_series(stages.iter().enumerate().map(|(k, s)| {
+                let y = n - 1 - k as i32;
+                Text::new(
+                    s.1.to_string(),
+                    (s.1 as f64 + max * 0.01, SegmentValue::CenterOf(y)),
+                    ("sans-serif", 14),
+                )
+            }))
+            .map_err(fail)?;
         root.present().map_err(fail)?;
     }
     Ok(svg)
@@ -216,5 +279,23 @@ mod tests {
         assert!(svg.contains("<rect") && svg.contains("Event study"));
         let svg = binned_scatter(&[(1.0, 2.0), (5.0, 4.0)], 0.5, "Dose", "per 100").unwrap();
         assert!(svg.contains("<circle"));
+        let svg = funnel(
+            &[
+                ("Đã gửi".into(), 120),
+                ("Đã đến máy".into(), 100),
+                ("Đã mở".into(), 40),
+            ],
+            "Phễu",
+        )
+        .unwrap();
+        assert!(
+            svg.contains("Đã đến máy") && svg.contains("\n100\n"),
+            "{svg}"
+        );
+        assert_eq!(
+            svg.matches("Đã gửi").count(),
+            1,
+            "each stage labelled once: {svg}"
+        );
     }
 }

@@ -538,6 +538,7 @@ async fn the_app_panel_recovers_a_known_effect_and_matches_the_cli() {
         format!("/analysis/event-study.svg?{q}"),
         format!("/analysis/dose-response.svg?{q}"),
         "/coverage/trend.svg?date=2026-02-28".to_string(),
+        "/deliveries/funnel.svg".to_string(),
     ] {
         let r = app.get(&c, &path).await;
         assert_eq!(r.status(), 200, "{path}");
