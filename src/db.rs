@@ -161,6 +161,41 @@ pub async fn migrate(db: &Db) -> Result<(), DbErr> {
     Migrator::up(&db.conn, None).await
 }
 
+/// Values bound to hand-written SQL, with the placeholder syntax of the connection's database
+/// (`$1` on PostgreSQL, `?` on SQLite).
+pub struct Params {
+    pub backend: sea_orm::DbBackend,
+    pub values: Vec<sea_orm::Value>,
+}
+
+impl Params {
+    pub fn new(backend: sea_orm::DbBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds a value and answers its placeholder.
+    pub fn bind(&mut self, v: impl Into<sea_orm::Value>) -> String {
+        self.values.push(v.into());
+        match self.backend {
+            sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_string(),
+        }
+    }
+
+    /// `(p1, p2, …)` for a non-empty list.
+    pub fn bind_list<T: Into<sea_orm::Value> + Clone>(&mut self, items: &[T]) -> String {
+        let list: Vec<String> = items.iter().map(|v| self.bind(v.clone())).collect();
+        format!("({})", list.join(", "))
+    }
+
+    pub fn statement(self, sql: String) -> sea_orm::Statement {
+        sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::sqlite_path;

@@ -17,6 +17,7 @@ pub mod imports;
 pub mod media;
 pub mod messaging;
 pub mod org;
+pub mod reminders;
 pub mod school_year;
 pub mod telemetry;
 pub mod web;

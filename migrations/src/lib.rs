@@ -9,6 +9,7 @@ mod m20261122_000005_school_years;
 mod m20261122_000006_delivery;
 mod m20261122_000007_campaigns;
 mod m20261122_000008_enrollment;
+mod m20261122_000009_audiences;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_delivery::Migration),
             Box::new(m20261122_000007_campaigns::Migration),
             Box::new(m20261122_000008_enrollment::Migration),
+            Box::new(m20261122_000009_audiences::Migration),
         ]
     }
 }

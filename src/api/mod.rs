@@ -7,6 +7,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     audit, auth, campaigns, consultations, contacts, delivery, enrollment, media, messaging, org,
+    reminders,
 };
 
 struct BearerAuth;
@@ -71,6 +72,8 @@ actions the caller's role may not take answer 403."
         enrollment::api::import_csv, enrollment::api::coverage_json, enrollment::api::coverage_csv,
         enrollment::api::engagement, enrollment::api::panel_csv, enrollment::api::did,
         enrollment::api::dose_response,
+        reminders::api::list, reminders::api::create, reminders::api::preview, reminders::api::get,
+        reminders::api::update,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -84,6 +87,7 @@ actions the caller's role may not take answer 403."
         (name = "sessions", description = "School consultation sessions, their logs, iCalendar feeds"),
         (name = "media", description = "Media outlets and pieces"),
         (name = "enrollment", description = "HI enrollment snapshots and coverage"),
+        (name = "reminders", description = "Audiences (saved parent filters)"),
     )
 )]
 pub struct ApiDoc;
@@ -103,6 +107,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(campaigns::api::configure)
             .configure(consultations::api::configure)
             .configure(media::api::configure)
-            .configure(enrollment::api::configure),
+            .configure(enrollment::api::configure)
+            .configure(reminders::api::configure),
     );
 }

@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use serde::{Deserialize, Serialize};
 
 use super::service::pct;
@@ -101,21 +99,7 @@ pub struct CoverageView {
     pub uplift: Option<UpliftView>,
 }
 
-/// Placeholders for raw SQL on either database.
-struct Sql {
-    backend: DbBackend,
-    values: Vec<Value>,
-}
-
-impl Sql {
-    fn bind(&mut self, v: impl Into<Value>) -> String {
-        self.values.push(v.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_string(),
-        }
-    }
-}
+use crate::db::Params as Sql;
 
 /// The schools the figures cover: the actor's scope, the place, the level.
 #[derive(Debug, Clone, Default)]
@@ -153,10 +137,7 @@ impl Filter {
 /// `SELECT columns` over each covered school's latest snapshot on or before `day` (alias `s`,
 /// the school `sc`), with its bound values.
 fn latest_sql(backend: DbBackend, f: &Filter, day: NaiveDate, columns: &str) -> (Sql, String) {
-    let mut sql = Sql {
-        backend,
-        values: Vec::new(),
-    };
+    let mut sql = Sql::new(backend);
     let d = sql.bind(day);
     let cond = f.conditions(&mut sql);
     let text = format!(

@@ -82,6 +82,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::consultations::pages::configure(cfg);
     crate::media::pages::configure(cfg);
     crate::enrollment::pages::configure(cfg);
+    crate::reminders::pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }
 

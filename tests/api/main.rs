@@ -14,6 +14,7 @@ mod enrollment;
 mod health;
 mod import;
 mod pages;
+mod reminders;
 mod scope;
 mod sinks;
 mod templates;

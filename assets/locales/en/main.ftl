@@ -679,3 +679,17 @@ label-estimate = Estimate
 error-no-panel = No coverage figures in this period
 error-analysis = Cannot estimate: { $detail }
 nav-analysis = Analysis
+
+## Audiences
+nav-audiences = Audiences
+audiences-title = Parent audiences
+audiences-new = New audience
+audiences-none = No audiences yet.
+audiences-preview = Preview
+audiences-count = { $guardians } parents, { $students } students
+label-channels = Consented channels
+label-guardians = Parents
+label-consent-channels = Consented to messages by
+hint-consent-channels = Parents who consented to at least one of the chosen channels; none chosen = any channel.
+hint-opted-out = Parents who opted out are always left out.
+notice-audience-saved = Audience saved.

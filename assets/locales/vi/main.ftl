@@ -673,3 +673,17 @@ label-estimate = Ước lượng
 error-no-panel = Chưa có số liệu độ bao phủ trong khoảng thời gian này
 error-analysis = Không ước lượng được: { $detail }
 nav-analysis = Phân tích
+
+## Audiences
+nav-audiences = Nhóm nhận tin
+audiences-title = Nhóm phụ huynh nhận tin
+audiences-new = Tạo nhóm nhận tin
+audiences-none = Chưa có nhóm nào.
+audiences-preview = Xem trước
+audiences-count = { $guardians } phụ huynh, { $students } học sinh
+label-channels = Kênh đã đồng ý
+label-guardians = Phụ huynh
+label-consent-channels = Đã đồng ý nhận tin qua
+hint-consent-channels = Phụ huynh đồng ý ít nhất một kênh đã chọn; không chọn = bất kỳ kênh nào.
+hint-opted-out = Phụ huynh đã từ chối nhận tin luôn được loại ra.
+notice-audience-saved = Đã lưu nhóm nhận tin.
