@@ -4,19 +4,7 @@ use chrono::{Duration, NaiveDateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
-
-async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .api(token, method, path)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    let v = r.json().await.unwrap_or(Value::Null);
-    (status, v)
-}
+use crate::helpers::{send, spawn_app, TestApp};
 
 fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]

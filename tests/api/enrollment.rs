@@ -3,18 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
-
-async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .api(token, method, path)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{send, spawn_app, TestApp};
 
 async fn csv(app: &TestApp, token: &str, path: &str, body: &str) -> (u16, Value) {
     let r = app

@@ -350,3 +350,21 @@ impl TestApp {
         row.try_get::<i64>("", "n").expect("n")
     }
 }
+
+/// A JSON API call with a body: its status and its JSON answer (null when there is none).
+pub async fn send(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = app
+        .api(token, method, path)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}

@@ -1,22 +1,11 @@
 //! Audiences: saved filters over students and guardians with a live count and a sample.
 use reqwest::Method;
 use sea_orm::ConnectionTrait;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{send, spawn_app, TestApp};
 
 const HEADER: &str = "school_code,full_name,date_of_birth,class_name,hi_status,guardian_name,guardian_relationship,guardian_phone,guardian_email,guardian_zalo,consent_sms,consent_zalo,consent_email\n";
-
-async fn send(app: &TestApp, token: &str, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .api(token, method, path)
-        .json(&body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Two uninsured siblings sharing their mother (SMS and Zalo); an uninsured child whose father
 /// consented to e-mail only; an insured child; an uninsured child whose mother gave no consent;
