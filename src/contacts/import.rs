@@ -1063,6 +1063,7 @@ impl<'a> Processor<'a> {
         let now = Utc::now();
         // Students: create the new ones together, update the changed ones.
         let mut to_create: Vec<(StudentKey, &Row)> = Vec::new();
+        let mut covered: Vec<i64> = Vec::new();
         for (i, key, stored) in accepted {
             let row = &rows[*i];
             if self.student_ids.contains_key(&digest(key)) {
@@ -1071,7 +1072,12 @@ impl<'a> Processor<'a> {
             match stored {
                 Some(s) => {
                     if let Some((model, before, after)) = student_changes(s, row) {
+                        let now_covered = s.hi_status == HiStatus::Uninsured.code()
+                            && model.hi_status.as_ref() != HiStatus::Uninsured.code();
                         student::Entity::update(model).exec(conn).await?;
+                        if now_covered {
+                            covered.push(s.id);
+                        }
                         self.audit.push(audit::Entry {
                             action: "student.updated",
                             entity_type: "student",
@@ -1088,6 +1094,8 @@ impl<'a> Processor<'a> {
                 }
             }
         }
+        // Children now insured: messages about them still waiting are not sent.
+        crate::reminders::goal::cancel_for_covered(conn, &covered).await?;
         if !to_create.is_empty() {
             let models: Vec<student::ActiveModel> = to_create
                 .iter()

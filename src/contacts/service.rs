@@ -484,6 +484,9 @@ pub async fn set_hi_status(
     m.card_valid_until = Set(valid_until);
     m.updated_at = Set(Utc::now());
     let row = m.update(&*tx).await?;
+    if row.hi_status != HiStatus::Uninsured.code() {
+        crate::reminders::goal::cancel_for_covered(&*tx, &[row.id]).await?;
+    }
     let after = json!({"hi_status": row.hi_status, "card_valid_until": row.card_valid_until});
     audit::record(
         &*tx,

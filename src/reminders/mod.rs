@@ -2,4 +2,5 @@
 //! sample).
 pub mod api;
 pub mod audience;
+pub mod goal;
 pub mod pages;

@@ -253,3 +253,88 @@ async fn audiences_stay_inside_the_callers_scope() {
     assert!(page.contains("1 phụ huynh, 2 học sinh"), "{page}");
     assert_eq!(app.count("audiences").await, 1, "a preview saves nothing");
 }
+
+#[tokio::test]
+async fn a_queued_message_is_cancelled_once_every_child_in_it_is_insured() {
+    let (app, t) = families().await;
+    let templates = app
+        .api_json(
+            &t,
+            Method::GET,
+            "/api/v1/templates?channel=sms&language=vi&purpose=deadline_reminder",
+        )
+        .await;
+    let template = templates[0]["id"].as_i64().expect("a default SMS reminder");
+    let (_, p) = send(
+        &app,
+        &t,
+        Method::POST,
+        "/api/v1/audiences/preview",
+        json!({"school_code": "HN-1", "channels": ["sms"]}),
+    )
+    .await;
+    let mother = p["sample"][0]["guardian_id"].as_i64().unwrap();
+    let r = app
+        .api(&t, Method::POST, "/api/v1/messages")
+        .header("Idempotency-Key", "nhac-hn1-1")
+        .json(&json!({"guardian_id": mother, "template_id": template}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{v}");
+    let message = v["message_id"].as_i64().unwrap();
+    let status_of = |app: &TestApp, id: i64| {
+        let app_db = app.db.conn.clone();
+        async move {
+            app_db
+                .query_one(sea_orm::Statement::from_string(
+                    app_db.get_database_backend(),
+                    format!("SELECT status FROM messages WHERE id = {id}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get::<String>("", "status")
+                .unwrap()
+        }
+    };
+    let students = app
+        .api_json(&t, Method::GET, "/api/v1/students?q=nguyen")
+        .await;
+    let ids: Vec<i64> = students["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2, "{students}");
+    // One sibling insured: the message still concerns the other and waits.
+    let (s, v) = send(
+        &app,
+        &t,
+        Method::PUT,
+        &format!("/api/v1/students/{}/hi_status", ids[0]),
+        json!({"hi_status": "insured"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(status_of(&app, message).await, "queued");
+    // Both insured (the second through a file): the message is cancelled, not sent.
+    let file =
+        "school_code,full_name,date_of_birth,hi_status\nHN-1,Nguyễn Thị Chi,12/01/2013,insured\n";
+    let r = app
+        .api(&t, Method::POST, "/api/v1/students/import?dry_run=false")
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(status_of(&app, message).await, "cancelled");
+    assert_eq!(
+        app.count("message_events WHERE kind = 'cancelled'").await,
+        1
+    );
+}
