@@ -291,7 +291,7 @@ pub fn panel_csv(rows: &[PanelRow]) -> AppResult<Vec<u8>> {
         .map_err(err)?;
     for r in rows {
         w.write_record([
-            r.unit.clone(),
+            crate::enrollment::coverage::csv_text(&r.unit),
             r.period.to_string(),
             format!("{:.4}", r.outcome),
             r.first_treated.to_string(),
@@ -379,20 +379,33 @@ pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult
     }
     let treated = firsts.iter().filter(|g| **g > 0).count();
     let in_scope = schools(db, actor, q).await?.len();
-    let panel = Panel::new(unit_ids.clone(), periods, firsts, y, Some(clusters)).map_err(|e| {
-        AppError::BadRequest(Msg::new("error-analysis").arg("detail", e.to_string()))
-    })?;
+    // Clustering by province needs at least two of them (a province's own staff see one).
+    let n_provinces = clusters.iter().collect::<HashSet<_>>().len();
+    let cluster = n_provinces >= 2;
+    let panel = Panel::new(
+        unit_ids.clone(),
+        periods,
+        firsts,
+        y,
+        cluster.then_some(clusters),
+    )
+    .map_err(|e| AppError::BadRequest(Msg::new("error-analysis").arg("detail", e.to_string())))?;
     let a = analytics::staggered_did(
         &panel,
         &StaggeredOptions {
             control_group: control,
-            cluster: true,
+            cluster,
         },
     )
     .map_err(|e| AppError::BadRequest(Msg::new("error-analysis").arg("detail", e.to_string())))?;
     let r = &a.result;
     let (lo, hi) = interval(r.simple.att, r.simple.se);
     let mut warnings: Vec<String> = a.warnings.iter().map(|w| w.message.clone()).collect();
+    if !cluster {
+        warnings.push(
+            "All schools are in one province: standard errors treat schools as independent, which understates uncertainty if schools share provincial shocks.".into(),
+        );
+    }
     if in_scope > unit_ids.len() {
         warnings.push(format!(
             "{} of {} schools have no coverage figures by the end of the first month and are left out (the panel must be balanced).",
@@ -669,10 +682,15 @@ impl<E: EntityTrait> JoinHelpers for sea_orm::Select<E> {
 pub struct Coefficient {
     pub name: String,
     pub estimate: f64,
-    pub se: f64,
-    pub lo: f64,
-    pub hi: f64,
-    pub p: f64,
+    /// None where the data leave no variation to estimate it from.
+    pub se: Option<f64>,
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+    pub p: Option<f64>,
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -683,7 +701,7 @@ pub struct DoseResponse {
     pub clusters: usize,
     /// Cluster-robust (CR1, by province) estimates with t(G−1) intervals.
     pub coefficients: Vec<Coefficient>,
-    pub r_squared: f64,
+    pub r_squared: Option<f64>,
     /// Points for a binned scatter: engagement per 100 students and mean uplift.
     pub bins: Vec<(f64, f64)>,
     pub warnings: Vec<String>,
@@ -763,7 +781,15 @@ pub async fn dose_response(
         "An association, not a cause: schools that engaged more may differ in other ways."
             .to_string(),
     ];
-    let n_clusters = clusters.iter().collect::<HashSet<_>>().len();
+    let mut n_clusters = clusters.iter().collect::<HashSet<_>>().len();
+    if n_clusters < 2 {
+        warnings.push(
+            "All schools are in one province: standard errors are clustered by school instead."
+                .into(),
+        );
+        clusters = (0..y.len()).map(|i| i.to_string()).collect();
+        n_clusters = clusters.len();
+    }
     if n_clusters < 20 {
         warnings.push(format!(
             "Only {n_clusters} provinces: cluster-robust intervals are unreliable with fewer than about 20 clusters."
@@ -807,10 +833,10 @@ pub async fn dose_response(
         .map(|(k, name)| Coefficient {
             name,
             estimate: fit.coefficients[k],
-            se: inf.std_errors[k],
-            lo: inf.ci_lower[k],
-            hi: inf.ci_upper[k],
-            p: inf.p_values[k],
+            se: finite(inf.std_errors[k]),
+            lo: finite(inf.ci_lower[k]),
+            hi: finite(inf.ci_upper[k]),
+            p: finite(inf.p_values[k]),
         })
         .collect();
     // Ten bins by attendance (equal counts).
@@ -830,7 +856,7 @@ pub async fn dose_response(
         schools: y.len(),
         clusters: n_clusters,
         coefficients,
-        r_squared: fit.r_squared,
+        r_squared: finite(fit.r_squared),
         bins,
         warnings,
     })

@@ -217,12 +217,21 @@ fn unit(kind: &str, code: String, name: String, href: String) -> Unit {
     }
 }
 
+/// Sums over the schools with figures both at the baseline and now.
+#[derive(Debug, Clone, Copy, Default)]
+struct Paired {
+    now_enrolled: i64,
+    now_insured: i64,
+    base_enrolled: i64,
+    base_insured: i64,
+}
+
 impl Unit {
     fn add(
         &mut self,
         now: Option<&(i64, i64, i64)>,
         base: Option<&(i64, i64, i64)>,
-        base_sums: &mut (i64, i64),
+        base_sums: &mut Paired,
     ) {
         self.schools += 1;
         if let Some((e, i, s)) = now {
@@ -231,20 +240,24 @@ impl Unit {
             self.insured += i;
             self.state_funded += s;
             if let Some((be, bi, _)) = base {
-                base_sums.0 += be;
-                base_sums.1 += bi;
+                base_sums.now_enrolled += e;
+                base_sums.now_insured += i;
+                base_sums.base_enrolled += be;
+                base_sums.base_insured += bi;
             }
         }
     }
 
-    fn finish(&mut self, target: f64, base_sums: Option<(i64, i64)>) {
+    fn finish(&mut self, target: f64, base_sums: Option<Paired>) {
         self.uninsured = self.enrolled - self.insured;
         self.coverage = pct(self.insured, self.enrolled);
         self.gap = (target - self.coverage).max(0.0);
-        if let Some((be, bi)) = base_sums.filter(|(be, _)| *be > 0) {
-            let b = pct(bi, be);
+        // The change is measured on the schools with figures at both dates only, so schools
+        // that started reporting later do not move it.
+        if let Some(p) = base_sums.filter(|p| p.base_enrolled > 0 && p.now_enrolled > 0) {
+            let b = pct(p.base_insured, p.base_enrolled);
             self.baseline = Some(b);
-            self.uplift = Some(self.coverage - b);
+            self.uplift = Some(pct(p.now_insured, p.now_enrolled) - b);
         }
     }
 }
@@ -339,6 +352,8 @@ pub async fn coverage(
         }
         None => (None, None, 100.0),
     };
+    // Before the campaign started there is no change since its start to show.
+    let start = start.filter(|s| *s <= day);
 
     // The schools covered, with their places.
     let mut sq = school::Entity::find();
@@ -377,8 +392,8 @@ pub async fn coverage(
         _ => HashMap::new(),
     };
 
-    let mut children: BTreeMap<String, (Unit, (i64, i64))> = BTreeMap::new();
-    let mut total_base = (0, 0);
+    let mut children: BTreeMap<String, (Unit, Paired)> = BTreeMap::new();
+    let mut total_base = Paired::default();
     let mut school_units = Vec::new();
     for s in &schools {
         let n = now.get(&s.id);
@@ -423,7 +438,7 @@ pub async fn coverage(
                 ),
             ),
         };
-        let entry = children.entry(key).or_insert((child, (0, 0)));
+        let entry = children.entry(key).or_insert((child, Paired::default()));
         let mut sums = entry.1;
         entry.0.add(n, b, &mut sums);
         entry.1 = sums;
@@ -434,7 +449,7 @@ pub async fn coverage(
                 s.name.clone(),
                 format!("/schools/{}", s.id),
             );
-            let mut sums = (0, 0);
+            let mut sums = Paired::default();
             u.add(n, b, &mut sums);
             u.finish(target, start.map(|_| sums));
             school_units.push(u);
@@ -482,10 +497,17 @@ pub async fn coverage(
                     })
                 })
                 .collect();
+            // Clustering by province needs two of them; one province's staff get school-level
+            // intervals (the analytics module says so in its warnings).
+            let provinces = pairs
+                .iter()
+                .filter_map(|p| p.province.clone())
+                .collect::<std::collections::HashSet<_>>()
+                .len();
             match analytics::uplift(
                 &pairs,
                 &UpliftOptions {
-                    cluster_by_province: true,
+                    cluster_by_province: provinces >= 2,
                 },
             ) {
                 Ok(u) => Some(UpliftView {
@@ -535,6 +557,15 @@ pub async fn coverage(
     })
 }
 
+/// A text cell a spreadsheet will not run as a formula.
+pub fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// The dashboard's rows as CSV (UTF-8 with a byte-order mark, so spreadsheets read the
 /// Vietnamese names right).
 pub fn to_csv(v: &CoverageView) -> AppResult<Vec<u8>> {
@@ -560,8 +591,8 @@ pub fn to_csv(v: &CoverageView) -> AppResult<Vec<u8>> {
     for u in std::iter::once(&v.total).chain(v.children.iter()) {
         w.write_record([
             u.kind.clone(),
-            u.code.clone(),
-            u.name.clone(),
+            csv_text(&u.code),
+            csv_text(&u.name),
             u.schools.to_string(),
             u.reporting.to_string(),
             u.enrolled.to_string(),

@@ -96,7 +96,7 @@ impl Report {
             status: status.into(),
             import_id,
             rows: self.rows,
-            valid_rows: self.rows - self.invalid_rows,
+            valid_rows: self.rows.saturating_sub(self.invalid_rows),
             invalid_rows: self.invalid_rows,
             to_create: self.to_create,
             to_correct: self.to_correct,
@@ -108,7 +108,7 @@ impl Report {
     pub fn counts(&self, written: usize) -> crate::imports::Counts {
         crate::imports::Counts {
             total: self.rows,
-            valid: self.rows - self.invalid_rows,
+            valid: self.rows.saturating_sub(self.invalid_rows),
             invalid: self.invalid_rows,
             written,
         }

@@ -461,6 +461,7 @@ pub async fn list(db: &Db, actor: &Actor) -> AppResult<Vec<(AudienceView, i64)>>
 
 pub async fn get(db: &Db, actor: &Actor, id: i64) -> AppResult<(AudienceView, Preview)> {
     let m = visible(&db.conn, actor, id).await?;
+    require_planner(actor)?;
     let p = preview(&db.conn, actor, &Spec::of(&m), 10).await?;
     Ok((view(&db.conn, m).await?, p))
 }

@@ -544,3 +544,56 @@ async fn the_app_panel_recovers_a_known_effect_and_matches_the_cli() {
     assert_eq!(status, 200);
     assert!(page.contains("Chưa có số liệu độ bao phủ"), "{page}");
 }
+
+#[tokio::test]
+async fn thin_or_flat_data_give_reasons_not_errors() {
+    let (app, t) = staggered_world().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let c = app.signed_in(&admin).await;
+    // A one-month window: nothing changes, no standard error can be had.
+    let (status, page) = app
+        .get_text(&c, "/analysis?from=2025-10-01&to=2025-10-31")
+        .await;
+    assert_eq!(status, 200, "{page}");
+    // One province's staff: intervals without province clustering, with a warning.
+    let staff = app.create_user("staff", Some("01"), &[]).await;
+    let s = app.token_for(&staff).await;
+    let d = app
+        .api_json(
+            &s,
+            Method::GET,
+            "/api/v1/analytics/did?from=2025-09-01&to=2026-02-28&control=notyet",
+        )
+        .await;
+    assert_eq!(d["schools"], 6, "{d}");
+    assert!(d["warnings"].to_string().contains("one province"), "{d}");
+    let dr = app
+        .api_json(
+            &s,
+            Method::GET,
+            "/api/v1/analytics/dose-response?from=2025-09-01&to=2026-02-28",
+        )
+        .await;
+    assert_eq!(dr["schools"], 6, "{dr}");
+    // A file without the insured column is reported, not a crash.
+    let (status, r) = csv(
+        &app,
+        &t,
+        "/api/v1/enrollment/import",
+        "school_code,taken_on,enrolled\nS01-0,2025-09-28,10\n",
+    )
+    .await;
+    assert_eq!(status, 422, "{r}");
+    // Names that look like formulas are neutralised in exports.
+    let v = app
+        .api(&t, Method::GET, "/api/v1/coverage.csv?date=2026-02-28")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!v
+        .lines()
+        .any(|l| l.split(',').nth(2).is_some_and(|c| c.starts_with('='))));
+}
