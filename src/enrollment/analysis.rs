@@ -223,6 +223,16 @@ pub struct PanelRow {
 /// The balanced school panel: schools with a snapshot on or before the first month's end,
 /// each month's coverage carried forward from the latest snapshot.
 pub async fn panel(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult<Vec<PanelRow>> {
+    Ok(panel_window(db, actor, q, tz).await?.0)
+}
+
+/// The panel and the window (first and last period) it was built for.
+pub async fn panel_window(
+    db: &Db,
+    actor: &Actor,
+    q: &AnalysisQuery,
+    tz: Tz,
+) -> AppResult<(Vec<PanelRow>, i64, i64)> {
     let treatment = Treatment::parse(q.treatment.as_deref().unwrap_or(""))
         .map_err(|m| AppError::invalid("treatment", m))?;
     let (from, to) = months(db, q, tz).await?;
@@ -280,7 +290,7 @@ pub async fn panel(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResu
             });
         }
     }
-    Ok(out)
+    Ok((out, from, to))
 }
 
 /// The panel as the `analyze did --panel FILE --cluster province` CSV.
@@ -346,7 +356,7 @@ fn interval(att: f64, se: Option<f64>) -> (Option<f64>, Option<f64>) {
 
 /// Callaway & Sant'Anna on the school panel, clustered by province.
 pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult<DidView> {
-    let rows = panel(db, actor, q, tz).await?;
+    let (rows, from, to) = panel_window(db, actor, q, tz).await?;
     let control = match q.control.as_deref().unwrap_or("never") {
         "" | "never" => ControlGroup::NeverTreated,
         "notyet" => ControlGroup::NotYetTreated,
@@ -357,7 +367,6 @@ pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult
             ))
         }
     };
-    let (from, to) = months(db, q, tz).await?;
     let mut units: BTreeMap<String, (i64, String)> = BTreeMap::new();
     let mut outcome: HashMap<(String, i64), f64> = HashMap::new();
     for r in &rows {
@@ -716,18 +725,32 @@ pub async fn dose_response(
     q: &AnalysisQuery,
     tz: Tz,
 ) -> AppResult<DoseResponse> {
-    let (from, to) = months(db, q, tz).await?;
+    let (mut from, to) = months(db, q, tz).await?;
+    // Without a chosen start the window begins a month after the first figures, which then
+    // serve as the baseline.
+    if q.from.as_deref().is_none_or(|s| s.trim().is_empty()) && from < to {
+        from += 1;
+    }
+    let mut q = q.clone();
+    q.from = Some(month_of(from).to_string());
+    q.to = Some(month_end(to).to_string());
+    let q = &q;
     let eng = engagement(db, actor, q, tz).await?;
     let schools: HashMap<i64, school::Model> = schools(db, actor, q)
         .await?
         .into_iter()
         .map(|s| (s.id, s))
         .collect();
-    let rows = panel(db, actor, q, tz).await?;
+    // The baseline is coverage at the end of the month before the window, so engagement in
+    // the window's first month counts toward the change, not the starting point.
+    let mut before = q.clone();
+    before.from = Some(month_of(from - 1).to_string());
+    before.to = Some(month_end(to).to_string());
+    let (rows, _, _) = panel_window(db, actor, &before, tz).await?;
     let mut first: HashMap<String, f64> = HashMap::new();
     let mut last: HashMap<String, f64> = HashMap::new();
     for r in &rows {
-        if r.period == from {
+        if r.period == from - 1 {
             first.insert(r.unit.clone(), r.outcome);
         }
         if r.period == to {

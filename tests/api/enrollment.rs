@@ -506,7 +506,8 @@ async fn the_app_panel_recovers_a_known_effect_and_matches_the_cli() {
         .api_json(
             &t,
             Method::GET,
-            &format!("/api/v1/analytics/dose-response?{q}"),
+            // The baseline is the month before the window: September's figures.
+            "/api/v1/analytics/dose-response?from=2025-10-01&to=2026-02-28",
         )
         .await;
     assert_eq!(dr["kind"], "association");
@@ -525,7 +526,7 @@ async fn the_app_panel_recovers_a_known_effect_and_matches_the_cli() {
     assert!(page.contains("Callaway"), "{page}");
     for path in [
         format!("/analysis/event-study.svg?{q}"),
-        format!("/analysis/dose-response.svg?{q}"),
+        "/analysis/dose-response.svg?from=2025-10-01&to=2026-02-28".to_string(),
         "/coverage/trend.svg?date=2026-02-28".to_string(),
         "/deliveries/funnel.svg".to_string(),
     ] {
@@ -571,7 +572,7 @@ async fn thin_or_flat_data_give_reasons_not_errors() {
         .api_json(
             &s,
             Method::GET,
-            "/api/v1/analytics/dose-response?from=2025-09-01&to=2026-02-28",
+            "/api/v1/analytics/dose-response?from=2025-10-01&to=2026-02-28",
         )
         .await;
     assert_eq!(dr["schools"], 6, "{dr}");
