@@ -13,10 +13,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Set,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Set, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -280,6 +280,9 @@ pub enum Outcome {
     Sent {
         provider_id: Option<i64>,
         accepted: Accepted,
+        /// Counted ahead against the provider's daily quota ([`reserve`]); sends through a
+        /// provider without a quota are counted when recorded.
+        reserved: bool,
     },
     Retry {
         failure: Failure,
@@ -308,7 +311,9 @@ pub enum Outcome {
 
 /// Records the outcomes of a batch in one transaction. Each update checks the claim is still
 /// held by `holder`, the claim's token (a compare-and-set): if the lease ran out and another
-/// claim took the message, that claim's outcome counts.
+/// claim took the message, that claim's outcome counts. Sends not `reserved` (through a provider
+/// without a daily quota) are added to the provider's usage of the day; reserved ones were
+/// counted by [`reserve`] already.
 pub async fn record(
     db: &Db,
     holder: &str,
@@ -332,6 +337,7 @@ pub async fn record(
             }
             if let Outcome::Sent {
                 provider_id: Some(p),
+                reserved: false,
                 ..
             } = outcome
             {
@@ -366,6 +372,7 @@ pub async fn record(
             Outcome::Sent {
                 provider_id,
                 accepted,
+                reserved,
             } => {
                 q = q
                     .col_expr(message::Column::Status, Expr::value(Status::Sent.code()))
@@ -388,7 +395,7 @@ pub async fn record(
                         message::Column::LastError,
                         Expr::value(Option::<String>::None),
                     );
-                if let Some(p) = provider_id {
+                if let (Some(p), false) = (provider_id, reserved) {
                     *usage_by_provider.entry(*p).or_default() += 1;
                 }
                 (EventKind::Sent, json!({"attempt": m.attempts}))
@@ -548,6 +555,7 @@ async fn record_sent<C: ConnectionTrait>(
         let Outcome::Sent {
             provider_id,
             accepted,
+            ..
         } = outcome
         else {
             continue;
@@ -624,7 +632,102 @@ pub fn local_day(tz: chrono_tz::Tz) -> chrono::NaiveDate {
     Utc::now().with_timezone(&tz).date_naive()
 }
 
-/// Messages sent today (local day) by a provider, for its daily quota.
+/// Takes up to `want` of what is left today (local day) of a provider's daily `quota`, counting
+/// it as sent at once; returns the day it was taken from and how many were granted (0 when the
+/// quota is used up). Workers sharing a provider cannot together take more than the quota:
+///
+/// - usually one statement, a conditional update that takes all of `want` if it fits
+///   (`UPDATE … SET sent = sent + k WHERE … AND sent + k <= quota`, atomic on both databases);
+/// - otherwise (no row yet today, or less than `want` left) a short transaction that creates the
+///   day's row if missing, locks it (`FOR UPDATE` on PostgreSQL; on SQLite the transaction holds
+///   the write lock), and takes what is left.
+///
+/// What was granted but not sent must be given back with [`give_back`].
+pub async fn reserve(
+    db: &Db,
+    provider_id: i64,
+    quota: i64,
+    want: i64,
+    tz: chrono_tz::Tz,
+) -> AppResult<(chrono::NaiveDate, i64)> {
+    let day = local_day(tz);
+    if want <= 0 {
+        return Ok((day, 0));
+    }
+    let this_row = usage::Column::ProviderId
+        .eq(provider_id)
+        .and(usage::Column::Day.eq(day));
+    let all = usage::Entity::update_many()
+        .col_expr(
+            usage::Column::Sent,
+            Expr::col(usage::Column::Sent).add(want),
+        )
+        .filter(this_row.clone())
+        .filter(Expr::col(usage::Column::Sent).add(want).lte(quota))
+        .exec(&db.conn)
+        .await?;
+    if all.rows_affected == 1 {
+        return Ok((day, want));
+    }
+    let tx = db.begin_write().await?;
+    usage::Entity::insert(usage::ActiveModel {
+        provider_id: Set(provider_id),
+        day: Set(day),
+        sent: Set(0),
+    })
+    .on_conflict(
+        OnConflict::columns([usage::Column::ProviderId, usage::Column::Day])
+            .do_nothing()
+            .to_owned(),
+    )
+    .do_nothing()
+    .exec(&*tx)
+    .await?;
+    let mut current = usage::Entity::find().filter(this_row.clone());
+    if db.backend() == DbBackend::Postgres {
+        current = current.lock_exclusive();
+    }
+    let sent = current.one(&*tx).await?.map(|u| u.sent).unwrap_or(0);
+    let granted = want.min(quota - sent).max(0);
+    if granted > 0 {
+        usage::Entity::update_many()
+            .col_expr(
+                usage::Column::Sent,
+                Expr::col(usage::Column::Sent).add(granted),
+            )
+            .filter(this_row)
+            .exec(&*tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok((day, granted))
+}
+
+/// Gives back `n` of what [`reserve`] granted for `day` and was not sent (the send was not
+/// started, or failed).
+pub async fn give_back(db: &Db, provider_id: i64, day: chrono::NaiveDate, n: i64) -> AppResult<()> {
+    if n <= 0 {
+        return Ok(());
+    }
+    usage::Entity::update_many()
+        .col_expr(
+            usage::Column::Sent,
+            Expr::case(
+                Expr::col(usage::Column::Sent).gt(n),
+                Expr::col(usage::Column::Sent).sub(n),
+            )
+            .finally(0i64)
+            .into(),
+        )
+        .filter(usage::Column::ProviderId.eq(provider_id))
+        .filter(usage::Column::Day.eq(day))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Messages sent today (local day) by a provider, for its daily quota. For a provider with a
+/// quota this includes sends under way (taken by [`reserve`], not yet given back).
 pub async fn sent_today(db: &Db, provider_id: i64, tz: chrono_tz::Tz) -> AppResult<i64> {
     Ok(usage::Entity::find_by_id((provider_id, local_day(tz)))
         .one(&db.conn)

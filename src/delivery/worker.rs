@@ -60,12 +60,23 @@ async fn finish(recording: Option<Recording>) {
 
 /// What a round does with one claimed message.
 enum Plan {
-    Send(Arc<Live>),
+    /// Through this provider; `reserved` when the send is counted ahead against its quota.
+    Send {
+        live: Arc<Live>,
+        reserved: bool,
+    },
     Suppress,
     Defer {
         until: chrono::DateTime<Utc>,
         reason: &'static str,
     },
+}
+
+/// Part of a provider's daily quota taken for a batch ([`outbox::reserve`]).
+struct Reservation {
+    provider_id: i64,
+    day: chrono::NaiveDate,
+    granted: i64,
 }
 
 /// Enabled providers by channel, with the time they were loaded.
@@ -231,7 +242,7 @@ impl Worker {
                 // Quiet hours: nothing of this channel is claimed; messages wait, none is dropped.
                 ((end - Utc::now()).to_std().unwrap_or(poll)).min(StdDuration::from_secs(60))
             } else {
-                match self.claim_and_send(channel, &mut recording).await {
+                match self.claim_and_send(channel).await {
                     Ok(None) => poll,
                     Ok(Some(batch)) => {
                         finish(recording.take()).await;
@@ -263,7 +274,7 @@ impl Worker {
         if self.quiet_until(channel).is_some() {
             return Ok(0);
         }
-        match self.claim_and_send(channel, &mut None).await? {
+        match self.claim_and_send(channel).await? {
             None => Ok(0),
             Some(batch) => {
                 let n = batch.outcomes.len();
@@ -273,13 +284,10 @@ impl Worker {
         }
     }
 
-    /// Claims a batch and sends it; the outcomes are still to be recorded. A batch being
-    /// recorded (`pending`) is waited for first when a provider counts a daily quota.
-    async fn claim_and_send(
-        &self,
-        channel: Channel,
-        pending: &mut Option<Recording>,
-    ) -> AppResult<Option<Batch>> {
+    /// Claims a batch and sends it; the outcomes are still to be recorded. Providers with a
+    /// daily quota get only as many messages as they could reserve of it (in priority order);
+    /// what was reserved but not sent is given back before returning.
+    async fn claim_and_send(&self, channel: Channel) -> AppResult<Option<Batch>> {
         let lease = Duration::seconds(self.settings.worker_lease_secs.into());
         // Each claim has its own token, so that only this claim's outcomes are recorded on
         // what it took, even if a later claim of this same worker takes a message over.
@@ -309,19 +317,6 @@ impl Worker {
         let configured = self.providers_for(channel).await?;
         let to_file = configured.is_none();
         let providers = configured.unwrap_or_default();
-        // Daily quotas: what each provider has sent today, counted up as this batch goes.
-        let mut budget: HashMap<i64, i64> = HashMap::new();
-        if providers.iter().any(|p| p.model.daily_quota.is_some()) {
-            finish(pending.take()).await;
-        }
-        for p in &providers {
-            if let Some(q) = p.model.daily_quota {
-                budget.insert(
-                    p.model.id,
-                    q - outbox::sent_today(&self.db, p.model.id, self.settings.timezone).await?,
-                );
-            }
-        }
         // Addresses as they are now: a number corrected since the message was queued must not
         // receive it at the old one.
         let addresses: HashMap<i64, String> = guardian::Entity::find()
@@ -332,6 +327,7 @@ impl Worker {
             .filter_map(|g| super::compose::address(&g, channel).map(|a| (g.id, a)))
             .collect();
         let mut plan = Vec::with_capacity(n);
+        let mut to_send = Vec::with_capacity(n);
         for mut m in batch {
             let Some(address) = addresses
                 .get(&m.guardian_id)
@@ -341,20 +337,61 @@ impl Worker {
                 continue;
             };
             m.recipient = Some(address.clone());
-            let chosen = providers
-                .iter()
-                .filter(|p| self.held_until(p.model.id).is_none())
-                .find(|p| match budget.get_mut(&p.model.id) {
-                    Some(left) if *left > 0 => {
-                        *left -= 1;
-                        true
-                    }
-                    Some(_) => false,
-                    None => true,
+            to_send.push(m);
+        }
+        // Shares by priority: a provider with a daily quota takes what it could reserve of it
+        // (one statement for the whole batch), the first one without a quota takes the rest.
+        let mut shares: Vec<(Arc<Live>, usize, bool)> = Vec::new();
+        let mut reservations: Vec<Reservation> = Vec::new();
+        let mut left = to_send.len();
+        for p in &providers {
+            if left == 0 {
+                break;
+            }
+            if self.held_until(p.model.id).is_some() {
+                continue;
+            }
+            let Some(quota) = p.model.daily_quota else {
+                shares.push((p.clone(), left, false));
+                break;
+            };
+            let reserved = outbox::reserve(
+                &self.db,
+                p.model.id,
+                quota,
+                left as i64,
+                self.settings.timezone,
+            )
+            .await;
+            let (day, granted) = match reserved {
+                Ok(r) => r,
+                Err(e) => {
+                    // The claims come back when their lease runs out; the quota taken so far
+                    // must not stay taken.
+                    self.give_back(&reservations, &[]).await;
+                    return Err(e);
+                }
+            };
+            if granted > 0 {
+                reservations.push(Reservation {
+                    provider_id: p.model.id,
+                    day,
+                    granted,
                 });
-            let step = match chosen {
-                Some(p) => Plan::Send(p.clone()),
-                None if to_file => Plan::Send(self.file.clone()),
+                shares.push((p.clone(), granted as usize, true));
+                left -= granted as usize;
+            }
+        }
+        let mut shares = shares
+            .into_iter()
+            .flat_map(|(live, k, reserved)| std::iter::repeat_n((live, reserved), k));
+        for m in to_send {
+            let step = match shares.next() {
+                Some((live, reserved)) => Plan::Send { live, reserved },
+                None if to_file => Plan::Send {
+                    live: self.file.clone(),
+                    reserved: false,
+                },
                 // The channel's providers are disabled, or none could be built (a setting
                 // edited by hand): the message waits rather than going anywhere else.
                 None if providers.is_empty() => Plan::Defer {
@@ -383,14 +420,39 @@ impl Worker {
                 let outcome = match step {
                     Plan::Suppress => Outcome::Suppressed,
                     Plan::Defer { until, reason } => Outcome::Defer { until, reason },
-                    Plan::Send(live) => self.send_one(&m, &live).await,
+                    Plan::Send { live, reserved } => self.send_one(&m, &live, reserved).await,
                 };
                 (m, outcome)
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        self.give_back(&reservations, &outcomes).await;
         Ok(Some(Batch { holder, outcomes }))
+    }
+
+    /// Gives back what each reservation did not use: what is not a send (not started because
+    /// the worker is stopping or the lease running out, deferred, or failed) frees its place
+    /// in the quota. A failure to give back only leaves the provider short today.
+    async fn give_back(
+        &self,
+        reservations: &[Reservation],
+        outcomes: &[(message::Model, Outcome)],
+    ) {
+        for r in reservations {
+            let used = outcomes
+                .iter()
+                .filter(|(_, o)| {
+                    matches!(o, Outcome::Sent { provider_id: Some(p), reserved: true, .. }
+                        if *p == r.provider_id)
+                })
+                .count() as i64;
+            if let Err(e) =
+                outbox::give_back(&self.db, r.provider_id, r.day, r.granted - used).await
+            {
+                tracing::warn!(provider = r.provider_id, error = %e, "giving back quota failed");
+            }
+        }
     }
 
     /// Records a batch's outcomes and counts them. The fallbacks of messages that died because
@@ -440,7 +502,7 @@ impl Worker {
         }
     }
 
-    async fn send_one(&self, m: &message::Model, live: &Live) -> Outcome {
+    async fn send_one(&self, m: &message::Model, live: &Live, reserved: bool) -> Outcome {
         let content: Rendered = match m.content.as_deref().map(serde_json::from_str) {
             Some(Ok(c)) => c,
             _ => {
@@ -488,6 +550,7 @@ impl Worker {
             Ok(accepted) => Outcome::Sent {
                 provider_id,
                 accepted,
+                reserved,
             },
             Err(failure) if failure.class == ErrorClass::QuotaExhausted => {
                 let until = next_midnight(chrono_tz::Asia::Ho_Chi_Minh);

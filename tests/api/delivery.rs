@@ -817,6 +817,7 @@ async fn a_worker_dying_between_acceptance_and_commit_causes_one_resend_with_the
             Outcome::Sent {
                 provider_id: Some(row.id),
                 accepted,
+                reserved: false,
             },
         )],
         chrono_tz::Asia::Ho_Chi_Minh,
@@ -918,6 +919,140 @@ async fn two_workers_send_ten_thousand_messages_exactly_once() {
     }
     assert_eq!(per_key.len(), N + 1);
     assert!(per_key.values().all(|n| *n == 1), "each sent exactly once");
+}
+
+/// What the providers page says a provider sent today.
+async fn sent_today(env: &Env, provider: i64) -> i64 {
+    let list = env
+        .app
+        .api_json(&env.token, Method::GET, "/api/v1/providers")
+        .await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == provider)
+        .expect("the provider")["sent_today"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The next midnight in Vietnam.
+fn next_vietnam_midnight() -> chrono::DateTime<Utc> {
+    let tz = chrono_tz::Asia::Ho_Chi_Minh;
+    Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_local_timezone(tz)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn two_workers_together_send_no_more_than_the_daily_quota() {
+    let env = setup().await;
+    let server = MockServer::start().await;
+    // Slow answers, so that each worker plans its batches while the other's are being sent
+    // (counting sends only once recorded would let each of them use the whole quota).
+    Mock::given(method("POST"))
+        .and(path("/sms"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "q"}))
+                .set_delay(std::time::Duration::from_millis(300)),
+        )
+        .mount(&server)
+        .await;
+    const QUOTA: usize = 30;
+    const N: usize = 100;
+    let mut p = sms_json_provider(&server.uri());
+    p["daily_quota"] = json!(QUOTA);
+    p["timeout_ms"] = json!(5000);
+    let provider = env.add_provider(p).await["id"].as_i64().unwrap();
+    let first = env
+        .queue(
+            env.binh,
+            env.template("sms", "deadline_reminder").await,
+            &[],
+            "quota-seed",
+        )
+        .await;
+    let seed = env.message(first).await;
+    let content: Rendered = serde_json::from_str(seed.content.as_deref().unwrap()).unwrap();
+    let msgs: Vec<NewMessage> = (1..N)
+        .map(|i| NewMessage {
+            idempotency_key: format!("quota:{i}"),
+            source_kind: outbox::source::MANUAL,
+            source_id: None,
+            campaign_id: None,
+            school_id: seed.school_id,
+            guardian_id: env.binh,
+            channel: Channel::Sms,
+            template_id: seed.template_id,
+            template_version: seed.template_version,
+            language: Lang::Vi,
+            recipient: seed.recipient.clone().unwrap(),
+            content: content.clone(),
+            student_ids: vec![],
+            fallback: vec![],
+            fallback_of: None,
+            not_before: Utc::now(),
+            max_attempts: 3,
+        })
+        .collect();
+    let tx = env.app.db.begin_write().await.unwrap();
+    assert_eq!(outbox::enqueue(&*tx, msgs).await.unwrap().len(), N - 1);
+    tx.commit().await.unwrap();
+
+    let run = |w: Arc<Worker>| {
+        tokio::spawn(async move {
+            let mut claimed = 0;
+            loop {
+                match w.run_once(Channel::Sms).await.unwrap() {
+                    0 => return claimed,
+                    n => claimed += n,
+                }
+            }
+        })
+    };
+    let batches = |s: &mut Settings| s.worker_batch = 20;
+    let (a, b) = (run(env.worker_with(batches)), run(env.worker_with(batches)));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert!(a > 0 && b > 0, "both workers took part: {a} + {b}");
+    assert_eq!(a + b, N, "every message claimed once");
+
+    let requests = server.received_requests().await.unwrap();
+    let keys: std::collections::HashSet<String> = requests
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        (requests.len(), keys.len()),
+        (QUOTA, QUOTA),
+        "exactly the quota was sent today"
+    );
+    let all = message::Entity::find()
+        .filter(message::Column::Channel.eq("sms"))
+        .all(&env.app.db.conn)
+        .await
+        .unwrap();
+    let sent = all.iter().filter(|m| m.status == "sent").count();
+    assert_eq!(sent, QUOTA);
+    let midnight = next_vietnam_midnight();
+    let waiting: Vec<_> = all.iter().filter(|m| m.status != "sent").collect();
+    assert_eq!(waiting.len(), N - QUOTA);
+    for m in waiting {
+        assert_eq!(
+            (m.status.as_str(), m.attempts, m.next_attempt_at),
+            ("queued", 0, midnight),
+            "the rest wait for the next Vietnam day, no attempt counted"
+        );
+    }
+    assert_eq!(sent_today(&env, provider).await, QUOTA as i64);
+    assert_eq!(env.worker().run_once(Channel::Sms).await.unwrap(), 0);
 }
 
 /// A quiet window around the current time in Vietnam.
@@ -1555,6 +1690,7 @@ async fn only_the_claim_holding_a_message_records_its_outcome() {
             Outcome::Sent {
                 provider_id: None,
                 accepted: Default::default(),
+                reserved: false,
             },
         )],
         tz,
@@ -1605,7 +1741,8 @@ async fn stopping_mid_batch_starts_no_further_send() {
     let mut p = sms_json_provider(&server.uri());
     p["timeout_ms"] = json!(10_000);
     p["concurrency"] = json!(1);
-    env.add_provider(p).await;
+    p["daily_quota"] = json!(10);
+    let provider = env.add_provider(p).await["id"].as_i64().unwrap();
     let tpl = env.template("sms", "deadline_reminder").await;
     let ids = [
         env.queue(env.binh, tpl, &[], "halt-1").await,
@@ -1636,6 +1773,11 @@ async fn stopping_mid_batch_starts_no_further_send() {
         states,
         [("queued".into(), 0, None), ("sent".into(), 1, None)],
         "the message not started waits, its attempt not counted"
+    );
+    assert_eq!(
+        sent_today(&env, provider).await,
+        1,
+        "the quota taken for the message not started is given back"
     );
 }
 
@@ -1899,6 +2041,7 @@ async fn early_receipts_are_asked_again_and_bounces_end_the_message() {
                 accepted: hi_outreach::delivery::model::Accepted {
                     provider_message_id: Some("push-5".into()),
                 },
+                reserved: false,
             },
         )],
         chrono_tz::Asia::Ho_Chi_Minh,
