@@ -26,6 +26,7 @@ pub mod warnings;
 
 pub use did::{did_2x2, Did2x2};
 pub use error::{AnalyticsError, Result};
+pub(crate) use inference::t_critical;
 pub use ols::{
     ols, ols_clustered, with_intercept, ClusteredInference, CoefficientInference, OlsFit,
 };

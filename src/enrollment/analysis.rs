@@ -208,6 +208,9 @@ async fn first_treated(
     Ok(first)
 }
 
+/// The longest a school's figures are carried forward before it leaves the panel.
+const MAX_GAP_DAYS: i64 = 92;
+
 /// One row of the exported panel.
 #[derive(Debug, Clone, Serialize)]
 pub struct PanelRow {
@@ -275,19 +278,30 @@ pub async fn panel_window(
         }
         let g = firsts.get(&s.id).copied().filter(|g| *g <= to).unwrap_or(0);
         let mut k = 0;
+        let mut rows = Vec::with_capacity((to - from + 1) as usize);
+        let mut usable = true;
         for period in from..=to {
             let end = month_end(period);
             while k + 1 < points.len() && points[k + 1].0 <= end {
                 k += 1;
             }
-            let (_, e, i) = points[k];
-            out.push(PanelRow {
+            let (day, e, i) = points[k];
+            // Carrying figures forward is fine for a month or two; a school silent for longer
+            // (or with nobody enrolled) would enter the panel as a flat, made-up line.
+            if (end - day).num_days() > MAX_GAP_DAYS || e <= 0 {
+                usable = false;
+                break;
+            }
+            rows.push(PanelRow {
                 unit: s.code.clone(),
                 period,
                 outcome: pct(i.into(), e.into()),
                 first_treated: g,
                 province: provinces.get(&s.province_id).cloned().unwrap_or_default(),
             });
+        }
+        if usable {
+            out.extend(rows);
         }
     }
     Ok((out, from, to))
@@ -347,13 +361,6 @@ pub struct DidView {
     pub warnings: Vec<String>,
 }
 
-fn interval(att: f64, se: Option<f64>) -> (Option<f64>, Option<f64>) {
-    match se {
-        Some(se) => (Some(att - 1.96 * se), Some(att + 1.96 * se)),
-        None => (None, None),
-    }
-}
-
 /// Callaway & Sant'Anna on the school panel, clustered by province.
 pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult<DidView> {
     let (rows, from, to) = panel_window(db, actor, q, tz).await?;
@@ -386,7 +393,8 @@ pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult
             y.push(*outcome.get(&(u.clone(), *p)).unwrap_or(&0.0));
         }
     }
-    let treated = firsts.iter().filter(|g| **g > 0).count();
+    // Schools already treated when the window starts cannot be compared and are not counted.
+    let treated = firsts.iter().filter(|g| **g > from).count();
     let in_scope = schools(db, actor, q).await?.len();
     // Clustering by province needs at least two of them (a province's own staff see one).
     let n_provinces = clusters.iter().collect::<HashSet<_>>().len();
@@ -408,6 +416,15 @@ pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult
     )
     .map_err(|e| AppError::BadRequest(Msg::new("error-analysis").arg("detail", e.to_string())))?;
     let r = &a.result;
+    // With few clusters the normal reference is too narrow: t with G − 1 degrees of freedom.
+    let crit = match a.n_clusters {
+        Some(g) if cluster && g >= 2 => analytics::t_critical(0.95, (g - 1) as f64),
+        _ => 1.96,
+    };
+    let interval = |att: f64, se: Option<f64>| match se {
+        Some(se) => (Some(att - crit * se), Some(att + crit * se)),
+        None => (None, None),
+    };
     let (lo, hi) = interval(r.simple.att, r.simple.se);
     let mut warnings: Vec<String> = a.warnings.iter().map(|w| w.message.clone()).collect();
     if !cluster {
@@ -417,7 +434,7 @@ pub async fn did(db: &Db, actor: &Actor, q: &AnalysisQuery, tz: Tz) -> AppResult
     }
     if in_scope > unit_ids.len() {
         warnings.push(format!(
-            "{} of {} schools have no coverage figures by the end of the first month and are left out (the panel must be balanced).",
+            "{} of {} schools are left out: no coverage figures by the end of the first month, none for more than three months in a row, or nobody enrolled (the panel must be balanced).",
             in_scope - unit_ids.len(),
             in_scope
         ));

@@ -170,6 +170,9 @@ async fn plan<C: ConnectionTrait>(
             },
         };
         let day = fe.take("taken_on", kinds::day(r.get("taken_on").unwrap_or("")));
+        if day.is_some_and(|d| d > Utc::now().date_naive() + chrono::Duration::days(1)) {
+            fe.add("taken_on", Msg::new("error-date-future"));
+        }
         let text = |c: &str| r.get(c).map(str::to_string);
         let counts = Counts::parse(
             &text("enrolled"),

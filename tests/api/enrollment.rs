@@ -576,6 +576,35 @@ async fn thin_or_flat_data_give_reasons_not_errors() {
         )
         .await;
     assert_eq!(dr["schools"], 6, "{dr}");
+    // A school whose figures stop in September is not carried forward for five months.
+    app.create_school("GAP-1", "Trường có số liệu thiếu", "79")
+        .await;
+    let (status, r) = csv(
+        &app,
+        &t,
+        "/api/v1/enrollment/import?dry_run=false",
+        "school_code,taken_on,enrolled,insured\nGAP-1,2025-09-28,500,250\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+    let d = app
+        .api_json(
+            &t,
+            Method::GET,
+            "/api/v1/analytics/did?from=2025-09-01&to=2026-02-28",
+        )
+        .await;
+    assert_eq!(d["schools"], 24, "{d}");
+    assert!(d["warnings"].to_string().contains("left out"), "{d}");
+    // Figures dated in the future are refused.
+    let (status, _) = csv(
+        &app,
+        &t,
+        "/api/v1/enrollment/import",
+        "school_code,taken_on,enrolled,insured\nGAP-1,2099-01-01,500,250\n",
+    )
+    .await;
+    assert_eq!(status, 422);
     // A file without the insured column is reported, not a crash.
     let (status, r) = csv(
         &app,
