@@ -140,11 +140,14 @@ fn latest_sql(backend: DbBackend, f: &Filter, day: NaiveDate, columns: &str) -> 
     let mut sql = Sql::new(backend);
     let d = sql.bind(day);
     let cond = f.conditions(&mut sql);
+    // The place and scope filter the inner query, so only the covered schools' snapshots are
+    // grouped (a liaison's dashboard reads a few schools, not the country).
     let text = format!(
         "SELECT {columns} FROM enrollment_snapshots s \
-         JOIN (SELECT school_id, MAX(taken_on) AS d FROM enrollment_snapshots WHERE taken_on <= {d} GROUP BY school_id) m \
-           ON m.school_id = s.school_id AND m.d = s.taken_on \
-         JOIN schools sc ON sc.id = s.school_id WHERE {cond}"
+         JOIN (SELECT s2.school_id AS school_id, MAX(s2.taken_on) AS d FROM enrollment_snapshots s2 \
+               JOIN schools sc ON sc.id = s2.school_id \
+               WHERE s2.taken_on <= {d} AND {cond} GROUP BY s2.school_id) m \
+           ON m.school_id = s.school_id AND m.d = s.taken_on"
     );
     (sql, text)
 }
