@@ -120,15 +120,9 @@ async fn new_form(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<Http
         scope: ScopeKind::National.code().into(),
         ..Default::default()
     };
-    if let Some(p) = actor.province_id {
+    if let Some(code) = crate::org::service::own_province_code(&state.db, actor).await? {
         draft.scope = ScopeKind::Provinces.code().into();
-        if let Some(pv) = crate::org::service::all_provinces(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.id == p)
-        {
-            draft.province_codes = vec![pv.code];
-        }
+        draft.province_codes = vec![code];
     }
     let data = form_data(&state, &ctx, &draft).await?;
     state.page(&ctx, "campaigns/form", data)
@@ -363,14 +357,8 @@ async fn activity_new_form(
         status: "planned".into(),
         ..Default::default()
     };
-    if let Some(p) = actor.province_id {
-        if let Some(pv) = crate::org::service::all_provinces(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.id == p)
-        {
-            draft.province_code = pv.code;
-        }
+    if let Some(code) = crate::org::service::own_province_code(&state.db, actor).await? {
+        draft.province_code = code;
     }
     let data = activity_form_data(&state, &ctx, &draft).await?;
     state.page(&ctx, "campaigns/activity_form", data)

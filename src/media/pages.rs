@@ -191,14 +191,8 @@ async fn outlet_new_form(state: web::Data<AppState>, ctx: RequestCtx) -> AppResu
         kind: "newspaper".into(),
         ..Default::default()
     };
-    if let Some(p) = actor.province_id {
-        if let Some(pv) = crate::org::service::all_provinces(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.id == p)
-        {
-            draft.province_code = pv.code;
-        }
+    if let Some(code) = crate::org::service::own_province_code(&state.db, actor).await? {
+        draft.province_code = code;
     }
     let data = outlet_form_data(&state, &ctx, &draft).await?;
     state.page(&ctx, "media/outlet_form", data)

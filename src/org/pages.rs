@@ -209,14 +209,8 @@ async fn new_form(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<Http
     let actor = ctx.actor()?;
     actor.require_map_editor()?;
     let mut form = json!({"level": "primary", "enrolled_students": "0"});
-    if let Some(p) = actor.province_id {
-        if let Some(pv) = service::list_provinces(&state.db, actor)
-            .await?
-            .into_iter()
-            .find(|x| x.id == p)
-        {
-            form["province_code"] = json!(pv.code);
-        }
+    if let Some(code) = service::own_province_code(&state.db, actor).await? {
+        form["province_code"] = json!(code);
     }
     let data = form_data(&state, &ctx, form).await?;
     state.page(&ctx, "org/school_new", data)

@@ -213,6 +213,18 @@ pub async fn province_by_code<C: ConnectionTrait>(
         .await?)
 }
 
+/// The code of a province staff member's own province (None for everyone else), to
+/// pre-fill forms.
+pub async fn own_province_code(db: &Db, actor: &Actor) -> AppResult<Option<String>> {
+    Ok(match actor.province_id {
+        Some(p) => province::Entity::find_by_id(p)
+            .one(&db.conn)
+            .await?
+            .map(|p| p.code),
+        None => None,
+    })
+}
+
 /// The province a filter names by code, or a 422 on `field` naming the unknown code.
 pub async fn filter_province<C: ConnectionTrait>(
     conn: &C,

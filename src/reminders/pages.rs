@@ -81,14 +81,8 @@ async fn new_form(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<Http
         hi_status: "uninsured".into(),
         ..Default::default()
     };
-    if let Some(p) = actor.province_id {
-        if let Some(pv) = crate::org::service::all_provinces(&state.db)
-            .await?
-            .into_iter()
-            .find(|x| x.id == p)
-        {
-            d.province_code = pv.code;
-        }
+    if let Some(code) = crate::org::service::own_province_code(&state.db, actor).await? {
+        d.province_code = code;
     }
     let data = form_data(&state, &ctx, &d).await?;
     state.page(&ctx, "reminders/audience", data)

@@ -388,6 +388,9 @@ fn analyze_did_prints_the_documented_json() {
 
 #[test]
 fn demo_starts_with_data_and_prints_working_logins() {
+    async fn body_of(c: &reqwest::Client, url: &str) -> String {
+        c.get(url).send().await.unwrap().text().await.unwrap()
+    }
     use std::io::{BufRead, BufReader};
     use std::time::Duration;
 
@@ -445,14 +448,7 @@ fn demo_starts_with_data_and_prints_working_logins() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let page = c
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = body_of(&c, &format!("{base}/login")).await;
         let token = crate::helpers::csrf_in(&page);
         let r = c
             .post(format!("{base}/login"))
@@ -465,54 +461,12 @@ fn demo_starts_with_data_and_prints_working_logins() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 303, "the printed admin login works");
-        let schools = c
-            .get(format!("{base}/schools"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let students = c
-            .get(format!("{base}/students?hi_status=uninsured"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let campaign = c
-            .get(format!("{base}/campaigns/1"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let sessions = c
-            .get(format!("{base}/sessions?status=held"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let analysis = c
-            .get(format!("{base}/analysis"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let coverage = c
-            .get(format!("{base}/coverage"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let schools = body_of(&c, &format!("{base}/schools")).await;
+        let students = body_of(&c, &format!("{base}/students?hi_status=uninsured")).await;
+        let campaign = body_of(&c, &format!("{base}/campaigns/1")).await;
+        let sessions = body_of(&c, &format!("{base}/sessions?status=held")).await;
+        let analysis = body_of(&c, &format!("{base}/analysis")).await;
+        let coverage = body_of(&c, &format!("{base}/coverage")).await;
         (schools, students, campaign, sessions, analysis, coverage)
     });
     let _ = Command::new("kill")
