@@ -438,6 +438,7 @@ async fn platform(
                 idempotency_key: format!("bench:{i}"),
                 source_kind: outbox::source::MANUAL,
                 source_id: None,
+                occurrence_id: None,
                 campaign_id: None,
                 school_id: None,
                 guardian_id: g,

@@ -200,6 +200,18 @@ pub struct Settings {
     pub message_retention_days: u32,
     /// When set, `/metrics` asks for `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// Run the scheduler (due waves and reminder rules) in this process.
+    pub scheduler_enabled: bool,
+    /// Seconds between the scheduler's looks at what is due.
+    pub scheduler_tick_secs: u32,
+    /// Guardian ids materialised per transaction by waves and rules.
+    pub materialise_batch: u32,
+    /// Frequency cap per guardian across all campaigns: parent messages (waves and reminders)
+    /// per Vietnam day and per seven days; 0 for no limit.
+    pub cap_per_day: u32,
+    pub cap_per_week: u32,
+    /// Price of one SMS segment in VND, for cost estimates (set it to your gateway's price).
+    pub sms_segment_price_vnd: u32,
 }
 
 impl Default for Settings {
@@ -239,6 +251,12 @@ impl Default for Settings {
             track_opens: true,
             message_retention_days: 180,
             metrics_token: None,
+            scheduler_enabled: true,
+            scheduler_tick_secs: 5,
+            materialise_batch: 10_000,
+            cap_per_day: 1,
+            cap_per_week: 3,
+            sms_segment_price_vnd: 800,
         }
     }
 }
@@ -362,6 +380,15 @@ impl Settings {
                 "worker_batch, worker_lease_secs and max_attempts must be at least 1",
             );
         }
+        if self.scheduler_tick_secs == 0 || self.materialise_batch == 0 {
+            return bad(
+                "scheduler_tick_secs",
+                "scheduler_tick_secs and materialise_batch must be at least 1",
+            );
+        }
+        if self.cap_per_day > 0 && self.cap_per_week > 0 && self.cap_per_week < self.cap_per_day {
+            return bad("cap_per_week", "must not be below cap_per_day");
+        }
         if self.retry_base_secs == 0 || self.retry_cap_secs < self.retry_base_secs {
             return bad(
                 "retry_cap_secs",
@@ -385,6 +412,14 @@ impl Settings {
 
     pub fn is_https(&self) -> bool {
         self.base_url.scheme() == "https"
+    }
+
+    /// The global frequency cap.
+    pub fn cap(&self) -> crate::reminders::materialise::Cap {
+        crate::reminders::materialise::Cap {
+            per_day: self.cap_per_day,
+            per_week: self.cap_per_week,
+        }
     }
 
     /// The base URL without a trailing slash, for building links.

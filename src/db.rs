@@ -162,7 +162,7 @@ pub async fn migrate(db: &Db) -> Result<(), DbErr> {
 }
 
 /// Values bound to hand-written SQL, with the placeholder syntax of the connection's database
-/// (`$1` on PostgreSQL, `?` on SQLite).
+/// (`$1` on PostgreSQL, `?1` on SQLite).
 pub struct Params {
     pub backend: sea_orm::DbBackend,
     pub values: Vec<sea_orm::Value>,
@@ -179,9 +179,11 @@ impl Params {
     /// Binds a value and answers its placeholder.
     pub fn bind(&mut self, v: impl Into<sea_orm::Value>) -> String {
         self.values.push(v.into());
+        // Numbered on both databases, so a placeholder may be used twice and values may be
+        // bound in any order.
         match self.backend {
             sea_orm::DbBackend::Postgres => format!("${}", self.values.len()),
-            _ => "?".to_string(),
+            _ => format!("?{}", self.values.len()),
         }
     }
 

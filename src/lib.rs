@@ -98,7 +98,7 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (actix finishes in-flight requests first) and runs
-    /// housekeeping and, unless turned off, the delivery worker alongside. On shutdown the
+    /// housekeeping and, unless turned off, the delivery worker and the scheduler alongside. On shutdown the
     /// worker finishes the sends in flight and gives back what it still holds.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
@@ -107,9 +107,17 @@ impl Application {
             .state
             .settings
             .worker_enabled
-            .then(|| tokio::spawn(worker_for(&self.state).run(stopped)));
+            .then(|| tokio::spawn(worker_for(&self.state).run(stopped.clone())));
+        let scheduler = self
+            .state
+            .settings
+            .scheduler_enabled
+            .then(|| tokio::spawn(scheduler_for(&self.state).run(stopped)));
         let result = self.server.await;
         let _ = stop.send(true);
+        if let Some(s) = scheduler {
+            let _ = s.await;
+        }
         if let Some(w) = worker {
             let grace = Duration::from_secs(self.state.settings.shutdown_timeout_secs.max(1));
             if tokio::time::timeout(grace, w).await.is_err() {
@@ -132,25 +140,43 @@ pub fn worker_for(state: &Data<AppState>) -> std::sync::Arc<delivery::worker::Wo
     )
 }
 
-/// Runs only the delivery worker (the `worker` command) until SIGINT or SIGTERM.
-pub async fn run_worker(settings: Settings, db: Db) -> anyhow::Result<()> {
+/// Runs the delivery worker and/or the scheduler without a web server (the `worker` and
+/// `scheduler` commands) until SIGINT or SIGTERM.
+pub async fn run_background(
+    settings: Settings,
+    db: Db,
+    worker: bool,
+    scheduler: bool,
+) -> anyhow::Result<()> {
     let secret = settings.secret_key.clone().ok_or_else(|| {
         anyhow::anyhow!(
             "invalid configuration: setting `secret_key` (environment HIO_SECRET_KEY) is required"
         )
     })?;
     let state = Data::new(AppState::new(db, settings, secret)?);
-    let worker = worker_for(&state);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(worker.run(stopped));
+    let mut tasks = Vec::new();
+    if worker {
+        tasks.push(tokio::spawn(worker_for(&state).run(stopped.clone())));
+    }
+    if scheduler {
+        tasks.push(tokio::spawn(scheduler_for(&state).run(stopped)));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     let _ = stop.send(true);
-    let _ = task.await;
+    for t in tasks {
+        let _ = t.await;
+    }
     Ok(())
+}
+
+/// The scheduler of waves and reminder rules for this process.
+pub fn scheduler_for(state: &Data<AppState>) -> std::sync::Arc<reminders::scheduler::Scheduler> {
+    reminders::scheduler::Scheduler::new(state.db.clone(), state.settings.clone())
 }
 
 /// Hourly: forget expired sessions, old login attempts and unconfirmed uploads; erase the

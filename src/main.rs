@@ -44,9 +44,15 @@ enum Command {
         /// Do not run the delivery worker in this process (run `worker` elsewhere).
         #[arg(long)]
         no_worker: bool,
+        /// Do not run the scheduler of waves and reminder rules in this process (run
+        /// `scheduler` elsewhere).
+        #[arg(long)]
+        no_scheduler: bool,
     },
     /// Run only the delivery worker (no web server).
     Worker,
+    /// Run only the scheduler of waves and reminder rules (no web server).
+    Scheduler,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -236,14 +242,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             telemetry::init(&settings);
             let db = db::connect(&settings.database_url, settings.database_max_connections).await?;
             db::migrate(&db).await?;
-            hi_outreach::run_worker(settings, db).await?;
+            hi_outreach::run_background(settings, db, true, false).await?;
+        }
+        Command::Scheduler => {
+            telemetry::init(&settings);
+            let db = db::connect(&settings.database_url, settings.database_max_connections).await?;
+            db::migrate(&db).await?;
+            hi_outreach::run_background(settings, db, false, true).await?;
         }
         Command::Serve {
             no_migrate,
             no_worker,
+            no_scheduler,
         } => {
             if no_worker {
                 settings.worker_enabled = false;
+            }
+            if no_scheduler {
+                settings.scheduler_enabled = false;
             }
             if settings.secret_key.is_none() {
                 return Err(Failure(

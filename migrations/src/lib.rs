@@ -1,6 +1,7 @@
 //! Database migrations. One file per change; a file never changes once it has landed on main.
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m20261122_000001_foundation;
 mod m20261122_000002_seed_provinces;
 mod m20261122_000003_contacts;
@@ -10,6 +11,7 @@ mod m20261122_000006_delivery;
 mod m20261122_000007_campaigns;
 mod m20261122_000008_enrollment;
 mod m20261122_000009_audiences;
+mod m20261202_000010_reminders;
 
 pub struct Migrator;
 
@@ -26,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_campaigns::Migration),
             Box::new(m20261122_000008_enrollment::Migration),
             Box::new(m20261122_000009_audiences::Migration),
+            Box::new(m20261202_000010_reminders::Migration),
         ]
     }
 }

@@ -74,6 +74,12 @@ actions the caller's role may not take answer 403."
         enrollment::api::dose_response,
         reminders::api::list, reminders::api::create, reminders::api::preview, reminders::api::get,
         reminders::api::update,
+        reminders::api::list_waves, reminders::api::create_wave, reminders::api::preview_wave,
+        reminders::api::get_wave, reminders::api::update_wave, reminders::api::confirm_wave,
+        reminders::api::cancel_wave, reminders::api::retry_wave,
+        reminders::api::list_rules, reminders::api::create_rule, reminders::api::schedule_preview,
+        reminders::api::get_rule, reminders::api::update_rule, reminders::api::activate_rule,
+        reminders::api::pause_rule, reminders::api::dry_run_rule, reminders::api::set_deadline,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -87,7 +93,7 @@ actions the caller's role may not take answer 403."
         (name = "sessions", description = "School consultation sessions, their logs, iCalendar feeds"),
         (name = "media", description = "Media outlets and pieces"),
         (name = "enrollment", description = "HI enrollment snapshots and coverage"),
-        (name = "reminders", description = "Audiences (saved parent filters)"),
+        (name = "reminders", description = "Audiences (saved parent filters), broadcast waves, reminder rules and their schedules"),
     )
 )]
 pub struct ApiDoc;

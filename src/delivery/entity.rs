@@ -71,6 +71,8 @@ pub mod message {
         pub delivered_at: Option<DateTimeUtc>,
         pub read_at: Option<DateTimeUtc>,
         pub content_purged_at: Option<DateTimeUtc>,
+        /// The reminder rule occurrence that queued it.
+        pub occurrence_id: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,12 +15,19 @@ use crate::contacts::fields::Channel;
 use crate::error::AppResult;
 use crate::web::state::AppState;
 
-const OUTCOMES: [&str; 5] = ["sent", "retry", "dead", "suppressed", "deferred"];
+const OUTCOMES: [&str; 6] = [
+    "sent",
+    "retry",
+    "dead",
+    "suppressed",
+    "deferred",
+    "cancelled",
+];
 
 /// Per channel × outcome, counted by this process.
 #[derive(Default)]
 pub struct Metrics {
-    counts: [[AtomicU64; 5]; 4],
+    counts: [[AtomicU64; 6]; 4],
 }
 
 fn channel_index(c: Channel) -> usize {
@@ -35,6 +42,7 @@ impl Metrics {
             Outcome::Dead { .. } => 2,
             Outcome::Suppressed => 3,
             Outcome::Defer { .. } | Outcome::Release { .. } => 4,
+            Outcome::Cancel { .. } => 5,
         };
         self.counts[channel_index(channel)][i].fetch_add(1, Ordering::Relaxed);
     }

@@ -34,7 +34,9 @@ pub mod source {
     pub const MANUAL: &str = "manual";
     pub const WAVE: &str = "wave";
     pub const RULE: &str = "rule";
-    pub const ALL: [&str; 3] = [MANUAL, WAVE, RULE];
+    /// A thank-you to a parent whose child got insured while a rule was reminding them.
+    pub const THANKS: &str = "thanks";
+    pub const ALL: [&str; 4] = [MANUAL, WAVE, RULE, THANKS];
 }
 
 /// The next channel to try if this one cannot reach the person.
@@ -51,6 +53,8 @@ pub struct NewMessage {
     pub idempotency_key: String,
     pub source_kind: &'static str,
     pub source_id: Option<i64>,
+    /// The reminder rule occurrence, for messages of a rule.
+    pub occurrence_id: Option<i64>,
     pub campaign_id: Option<i64>,
     pub school_id: Option<i64>,
     pub guardian_id: i64,
@@ -114,6 +118,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
                 idempotency_key: Set(m.idempotency_key.clone()),
                 source_kind: Set(m.source_kind.to_string()),
                 source_id: Set(m.source_id),
+                occurrence_id: Set(m.occurrence_id),
                 campaign_id: Set(m.campaign_id),
                 school_id: Set(m.school_id),
                 guardian_id: Set(m.guardian_id),
@@ -283,6 +288,13 @@ pub enum Outcome {
         /// Counted ahead against the provider's daily quota ([`reserve`]); sends through a
         /// provider without a quota are counted when recorded.
         reserved: bool,
+        /// The content, when it was written at send time (it is stored with the send).
+        content: Option<String>,
+    },
+    /// Not sent and never will be: there is nothing left to say (every child it was about is
+    /// insured now).
+    Cancel {
+        reason: &'static str,
     },
     Retry {
         failure: Failure,
@@ -373,7 +385,11 @@ pub async fn record(
                 provider_id,
                 accepted,
                 reserved,
+                content,
             } => {
+                if let Some(c) = content {
+                    q = q.col_expr(message::Column::Content, Expr::value(Some(c.clone())));
+                }
                 q = q
                     .col_expr(message::Column::Status, Expr::value(Status::Sent.code()))
                     .col_expr(message::Column::SentAt, Expr::value(Some(now)))
@@ -435,6 +451,13 @@ pub async fn record(
                     EventKind::Dead,
                     json!({"attempt": m.attempts, "class": failure.class.code(), "detail": failure.detail}),
                 )
+            }
+            Outcome::Cancel { reason } => {
+                q = q.col_expr(
+                    message::Column::Status,
+                    Expr::value(Status::Cancelled.code()),
+                );
+                (EventKind::Cancelled, json!({"reason": reason}))
             }
             Outcome::Suppressed => {
                 q = q.col_expr(
@@ -539,7 +562,7 @@ async fn record_sent<C: ConnectionTrait>(
 ) -> AppResult<std::collections::HashSet<i64>> {
     let backend = conn.get_database_backend();
     let pg = backend == DbBackend::Postgres;
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 3 + 2);
+    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4 + 2);
     // Adds a value and returns its placeholder.
     let mut bind = |v: Value| {
         values.push(v);
@@ -555,6 +578,7 @@ async fn record_sent<C: ConnectionTrait>(
         let Outcome::Sent {
             provider_id,
             accepted,
+            content,
             ..
         } = outcome
         else {
@@ -569,8 +593,9 @@ async fn record_sent<C: ConnectionTrait>(
                 .map(|id| super::model::clip(id, 200))
                 .into(),
         );
+        let d = bind(content.clone().into());
         rows.push(format!(
-            "(CAST({a} AS BIGINT), CAST({b} AS BIGINT), CAST({c} AS TEXT))"
+            "(CAST({a} AS BIGINT), CAST({b} AS BIGINT), CAST({c} AS TEXT), CAST({d} AS TEXT))"
         ));
     }
     if rows.is_empty() {
@@ -579,10 +604,11 @@ async fn record_sent<C: ConnectionTrait>(
     let at = bind(now.into());
     let who = bind(holder.into());
     let sql = format!(
-        "WITH v (id, provider_id, provider_message_id) AS (VALUES {rows}) \
+        "WITH v (id, provider_id, provider_message_id, content) AS (VALUES {rows}) \
          UPDATE messages SET status = 'sent', sent_at = {at}, updated_at = {at}, \
            lease_until = NULL, leased_by = NULL, error_class = NULL, last_error = NULL, \
-           provider_id = v.provider_id, provider_message_id = v.provider_message_id \
+           provider_id = v.provider_id, provider_message_id = v.provider_message_id, \
+           content = COALESCE(v.content, messages.content) \
          FROM v WHERE messages.id = v.id AND messages.status = 'sending' \
            AND messages.leased_by = {who} \
          RETURNING messages.id",

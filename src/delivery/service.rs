@@ -490,6 +490,7 @@ pub async fn send_one(
             idempotency_key: key.clone(),
             source_kind: source::MANUAL,
             source_id: None,
+            occurrence_id: None,
             campaign_id: None,
             school_id: students.first().map(|s| s.school_id),
             guardian_id: req.guardian_id,

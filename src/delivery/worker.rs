@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::watch;
 
 use super::channels::{self, Kind, Outbound, Sender};
-use super::compose::Composer;
+use super::compose::{Composer, Late};
 use super::entity::{message, provider};
 use super::metrics::Metrics;
 use super::model::{ErrorClass, Failure, QuietPolicy};
@@ -66,6 +66,10 @@ enum Plan {
         reserved: bool,
     },
     Suppress,
+    /// Composed at send time with nothing left to say.
+    Cancel,
+    /// Could not be composed.
+    Fail(String),
     Defer {
         until: chrono::DateTime<Utc>,
         reason: &'static str,
@@ -339,6 +343,39 @@ impl Worker {
             m.recipient = Some(address.clone());
             to_send.push(m);
         }
+        // Waves and reminders are written now, with the children who still need cover.
+        let waiting: Vec<message::Model> = to_send
+            .iter()
+            .filter(|m| m.content.is_none())
+            .cloned()
+            .collect();
+        let mut composed = std::collections::HashSet::new();
+        if !waiting.is_empty() {
+            let base = self.settings.base();
+            let composer = Composer {
+                i18n: &self.i18n,
+                base_url: &base,
+                secret: &self.secret,
+                track_opens: self.settings.track_opens,
+            };
+            let mut late = composer
+                .compose_waiting(&self.db.conn, &waiting, None)
+                .await?;
+            let mut ready = Vec::with_capacity(to_send.len());
+            for mut m in to_send {
+                match late.remove(&m.id) {
+                    None => ready.push(m),
+                    Some(Late::Ready(r)) => {
+                        m.content = Some(serde_json::to_string(&r).unwrap_or_default());
+                        composed.insert(m.id);
+                        ready.push(m);
+                    }
+                    Some(Late::Nothing) => plan.push((m, Plan::Cancel)),
+                    Some(Late::Failed(e)) => plan.push((m, Plan::Fail(e))),
+                }
+            }
+            to_send = ready;
+        }
         // Shares by priority: a provider with a daily quota takes what it could reserve of it
         // (one statement for the whole batch), the first one without a quota takes the rest.
         let mut shares: Vec<(Arc<Live>, usize, bool)> = Vec::new();
@@ -415,12 +452,23 @@ impl Worker {
             .first()
             .map(|p| p.model.concurrency.max(1) as usize)
             .unwrap_or(8);
+        let composed = &composed;
         let outcomes: Vec<(message::Model, Outcome)> = stream::iter(plan)
             .map(|(m, step)| async move {
                 let outcome = match step {
                     Plan::Suppress => Outcome::Suppressed,
+                    Plan::Cancel => Outcome::Cancel {
+                        reason: "child insured",
+                    },
+                    Plan::Fail(e) => Outcome::Dead {
+                        failure: Failure::new(ErrorClass::Content, &e),
+                        fallback: None,
+                    },
                     Plan::Defer { until, reason } => Outcome::Defer { until, reason },
-                    Plan::Send { live, reserved } => self.send_one(&m, &live, reserved).await,
+                    Plan::Send { live, reserved } => {
+                        self.send_one(&m, &live, reserved, composed.contains(&m.id))
+                            .await
+                    }
                 };
                 (m, outcome)
             })
@@ -502,7 +550,15 @@ impl Worker {
         }
     }
 
-    async fn send_one(&self, m: &message::Model, live: &Live, reserved: bool) -> Outcome {
+    /// Sends one message; `composed`: its content was written for this send (and is stored
+    /// with it).
+    async fn send_one(
+        &self,
+        m: &message::Model,
+        live: &Live,
+        reserved: bool,
+        composed: bool,
+    ) -> Outcome {
         let content: Rendered = match m.content.as_deref().map(serde_json::from_str) {
             Some(Ok(c)) => c,
             _ => {
@@ -551,6 +607,7 @@ impl Worker {
                 provider_id,
                 accepted,
                 reserved,
+                content: if composed { m.content.clone() } else { None },
             },
             Err(failure) if failure.class == ErrorClass::QuotaExhausted => {
                 let until = next_midnight(chrono_tz::Asia::Ho_Chi_Minh);
@@ -654,6 +711,7 @@ impl Worker {
                 .copied()
                 .unwrap_or(outbox::source::MANUAL),
             source_id: m.source_id,
+            occurrence_id: m.occurrence_id,
             campaign_id: m.campaign_id,
             school_id: m.school_id,
             guardian_id: m.guardian_id,

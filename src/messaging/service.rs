@@ -380,28 +380,99 @@ fn join_names(i18n: &I18n, lang: Lang, names: &[String]) -> String {
     }
 }
 
+/// A school year's facts as messages quote them, in the message's language.
+#[derive(Debug, Clone, Default)]
+pub struct YearFacts {
+    pub deadline: String,
+    pub premium: String,
+    pub state_support: String,
+    pub how_to_pay: String,
+}
+
+impl YearFacts {
+    /// The facts of `y`; `deadline` replaces the year's collection deadline (a school's own).
+    pub fn of(
+        y: &school_year::entity::Model,
+        lang: Lang,
+        deadline: Option<chrono::NaiveDate>,
+    ) -> Self {
+        let p = y.premium();
+        YearFacts {
+            deadline: deadline
+                .unwrap_or(y.deadline)
+                .format("%d/%m/%Y")
+                .to_string(),
+            premium: school_year::entity::Model::money(p.student, lang),
+            state_support: format!(
+                "{} ({})",
+                school_year::entity::Model::money(p.state, lang),
+                y.state_share_percent()
+            ),
+            how_to_pay: y.how_to_pay(lang).to_string(),
+        }
+    }
+}
+
 /// Facts of the current school year, in the message's language.
-async fn year_facts<C: ConnectionTrait>(
-    conn: &C,
-    lang: Lang,
-) -> AppResult<(String, String, String, String)> {
+async fn year_facts<C: ConnectionTrait>(conn: &C, lang: Lang) -> AppResult<YearFacts> {
     let today = Utc::now().date_naive();
     Ok(match school_year::current(conn, today).await? {
-        Some(y) => {
-            let p = y.premium();
-            (
-                y.deadline.format("%d/%m/%Y").to_string(),
-                school_year::entity::Model::money(p.student, lang),
-                format!(
-                    "{} ({})",
-                    school_year::entity::Model::money(p.state, lang),
-                    y.state_share_percent()
-                ),
-                y.how_to_pay(lang).to_string(),
-            )
-        }
-        None => Default::default(),
+        Some(y) => YearFacts::of(&y, lang, None),
+        None => YearFacts::default(),
     })
+}
+
+/// One child as a message names it.
+pub struct Child {
+    pub name: String,
+    pub school: String,
+    pub class: String,
+    pub status: HiStatus,
+}
+
+/// The variables of a message to `guardian_name` about `children` (in the order given).
+pub fn variables_for(
+    i18n: &I18n,
+    lang: Lang,
+    base_url: &str,
+    guardian_name: &str,
+    children: Vec<Child>,
+    province: String,
+    facts: YearFacts,
+) -> Variables {
+    let students: Vec<StudentVars> = children
+        .into_iter()
+        .map(|c| StudentVars {
+            name: c.name,
+            school: c.school,
+            class: c.class,
+            hi_status: status_text(i18n, lang, c.status),
+        })
+        .collect();
+    Variables {
+        guardian_name: guardian_name.to_string(),
+        student_names: join_names(
+            i18n,
+            lang,
+            &students.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        ),
+        school: students
+            .first()
+            .map(|s| s.school.clone())
+            .unwrap_or_default(),
+        students,
+        province,
+        deadline: facts.deadline,
+        premium: facts.premium,
+        state_support: facts.state_support,
+        how_to_pay: facts.how_to_pay,
+        unsubscribe_url: String::new(),
+        links: LinkVars {
+            pay: format!("{base_url}/pay"),
+            info: format!("{base_url}/info"),
+        },
+        session: SessionVars::default(),
+    }
 }
 
 /// Made-up variables for previews.
@@ -411,7 +482,12 @@ pub async fn sample_variables<C: ConnectionTrait>(
     lang: Lang,
     base_url: &str,
 ) -> AppResult<Variables> {
-    let (deadline, premium, state_support, how_to_pay) = year_facts(conn, lang).await?;
+    let YearFacts {
+        deadline,
+        premium,
+        state_support,
+        how_to_pay,
+    } = year_facts(conn, lang).await?;
     let students = vec![
         StudentVars {
             name: "Nguyễn Văn An".into(),
@@ -498,47 +574,28 @@ pub async fn guardian_variables<C: ConnectionTrait>(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let students: Vec<StudentVars> = kids
+    let children = kids
         .iter()
-        .map(|k| StudentVars {
+        .map(|k| Child {
             name: k.full_name.clone(),
             school: schools
                 .get(&k.school_id)
                 .map(|s| s.name.clone())
                 .unwrap_or_default(),
             class: k.class_name.clone().unwrap_or_default(),
-            hi_status: status_text(
-                i18n,
-                lang,
-                HiStatus::parse(&k.hi_status).unwrap_or(HiStatus::Uninsured),
-            ),
+            status: HiStatus::parse(&k.hi_status).unwrap_or(HiStatus::Uninsured),
         })
         .collect();
-    let (deadline, premium, state_support, how_to_pay) = year_facts(conn, lang).await?;
-    Ok(Variables {
-        guardian_name: g.full_name,
-        student_names: join_names(
-            i18n,
-            lang,
-            &students.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
-        ),
-        school: students
-            .first()
-            .map(|s| s.school.clone())
-            .unwrap_or_default(),
-        students,
+    let facts = year_facts(conn, lang).await?;
+    Ok(variables_for(
+        i18n,
+        lang,
+        base_url,
+        &g.full_name,
+        children,
         province,
-        deadline,
-        premium,
-        state_support,
-        how_to_pay,
-        unsubscribe_url: String::new(),
-        links: LinkVars {
-            pay: format!("{base_url}/pay"),
-            info: format!("{base_url}/info"),
-        },
-        session: SessionVars::default(),
-    })
+        facts,
+    ))
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -84,7 +84,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    fn of(m: &entity::Model) -> Spec {
+    pub fn of(m: &entity::Model) -> Spec {
         Spec {
             province_id: m.province_id,
             commune_id: m.commune_id,
@@ -203,13 +203,10 @@ pub async fn validate<C: ConnectionTrait>(
     Ok((name, spec))
 }
 
-/// `FROM … WHERE …` of the guardians (and their students) the spec picks, within the actor's
-/// scope: students `st`, schools `sc`, links `sg`, guardians `g`.
-fn from_where(actor: &Actor, spec: &Spec, p: &mut Params) -> String {
-    let mut w = vec![
-        "g.opted_out_at IS NULL".to_string(),
-        "g.erased_at IS NULL".to_string(),
-    ];
+/// Conditions on the students a spec picks, within the actor's scope: students `st`, their
+/// schools `sc`.
+pub fn student_conditions(actor: &Actor, spec: &Spec, p: &mut Params) -> Vec<String> {
+    let mut w = Vec::new();
     match actor.scope() {
         Scope::National => {}
         Scope::Province(id) => w.push(format!("sc.province_id = {}", p.bind(id))),
@@ -231,17 +228,26 @@ fn from_where(actor: &Actor, spec: &Spec, p: &mut Params) -> String {
     if let Some(h) = spec.hi_status {
         w.push(format!("st.hi_status = {}", p.bind(h.code())));
     }
+    w
+}
+
+/// Conditions on the guardians a spec picks (`g`): never opted out or erased, the language,
+/// and consent on one of the spec's channels (any channel when it names none).
+pub fn guardian_conditions(spec: &Spec, p: &mut Params) -> Vec<String> {
+    let mut w = vec![
+        "g.opted_out_at IS NULL".to_string(),
+        "g.erased_at IS NULL".to_string(),
+    ];
     if let Some(l) = spec.language {
         w.push(format!("g.language = {}", p.bind(l.code())));
     }
     // Consent: the latest record for (guardian, channel, purpose) is a grant, on one of the
-    // channels (any channel when none is named).
+    // channels.
     let channels: Vec<&str> = if spec.channels.is_empty() {
         Channel::ALL.iter().map(|c| c.code()).collect()
     } else {
         spec.channels.iter().map(|c| c.code()).collect()
     };
-    // Bound in the order they appear in the text: SQLite's `?` placeholders are positional.
     let purpose = p.bind(PURPOSE_HI_REMINDERS);
     let list = p.bind_list(&channels);
     let granted = p.bind(true);
@@ -250,6 +256,14 @@ fn from_where(actor: &Actor, spec: &Spec, p: &mut Params) -> String {
          AND c.channel IN {list} AND c.granted = {granted} AND c.id = (SELECT MAX(c2.id) FROM consents c2 \
          WHERE c2.guardian_id = c.guardian_id AND c2.channel = c.channel AND c2.purpose = c.purpose))"
     ));
+    w
+}
+
+/// `FROM … WHERE …` of the guardians (and their students) the spec picks, within the actor's
+/// scope: students `st`, schools `sc`, links `sg`, guardians `g`.
+fn from_where(actor: &Actor, spec: &Spec, p: &mut Params) -> String {
+    let mut w = guardian_conditions(spec, p);
+    w.extend(student_conditions(actor, spec, p));
     format!(
         "FROM students st JOIN schools sc ON sc.id = st.school_id \
          JOIN student_guardians sg ON sg.student_id = st.id \
@@ -315,7 +329,7 @@ pub async fn preview<C: ConnectionTrait>(
         .iter()
         .map(|r| r.try_get::<i64>("", "gid"))
         .collect::<Result<_, _>>()?;
-    // The same filter again (placeholders cannot be reused on SQLite), narrowed to them.
+    // The same filter again, narrowed to them.
     let mut p = Params::new(backend);
     let fw = from_where(actor, spec, &mut p);
     let list = p.bind_list(&ids);
@@ -414,7 +428,11 @@ async fn view<C: ConnectionTrait>(conn: &C, m: entity::Model) -> AppResult<Audie
 }
 
 /// Audiences the actor may use: those whose places lie in the actor's scope.
-async fn visible<C: ConnectionTrait>(conn: &C, actor: &Actor, id: i64) -> AppResult<entity::Model> {
+pub async fn visible<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    id: i64,
+) -> AppResult<entity::Model> {
     let m = entity::Entity::find_by_id(id)
         .one(conn)
         .await?

@@ -1,6 +1,14 @@
-//! Reminders and broadcast waves. So far: audiences (saved filters with a live count and a
-//! sample).
+//! Reminders and broadcast waves: audiences (saved filters with a live count and a sample),
+//! one-off waves, recurring reminder rules, the scheduler that turns them into messages, and
+//! goal-aware sending (nothing more about a child once insured).
 pub mod api;
 pub mod audience;
+pub mod entity;
 pub mod goal;
+pub mod materialise;
 pub mod pages;
+pub mod rules;
+pub mod schedule;
+pub mod scheduler;
+pub mod steps;
+pub mod waves;

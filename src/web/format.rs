@@ -42,6 +42,26 @@ pub fn parse_day(raw: &str, field: &str) -> Result<NaiveDate, AppError> {
         .map_err(|_| AppError::invalid(field, Msg::new("error-date")))
 }
 
+/// A moment typed as RFC 3339 (`2026-12-07T01:00:00Z`), or as a local time in `tz`:
+/// `yyyy-mm-ddTHH:MM` (HTML datetime inputs), `yyyy-mm-dd HH:MM` or `dd/mm/yyyy HH:MM`.
+pub fn parse_moment(raw: &str, tz: Tz) -> Result<DateTime<Utc>, Msg> {
+    let raw = raw.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+        "%d/%m/%Y %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw, f).ok())
+    .and_then(|local| tz.from_local_datetime(&local).earliest())
+    .map(|at| at.with_timezone(&Utc))
+    .ok_or_else(|| Msg::new("error-datetime"))
+}
+
 /// Midnight at the start of `day` in `tz`, as UTC.
 pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
@@ -68,6 +88,11 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 1, 31, 17, 0, 0).unwrap()
         );
         assert!(parse_day("31/02/2026", "d").is_err());
+        let at = parse_moment("2026-12-07T07:00", tz).unwrap();
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap());
+        assert_eq!(parse_moment("07/12/2026 07:00", tz).unwrap(), at);
+        assert_eq!(parse_moment("2026-12-07T00:00:00Z", tz).unwrap(), at);
+        assert!(parse_moment("tomorrow", tz).is_err());
     }
 
     #[test]

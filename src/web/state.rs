@@ -20,6 +20,8 @@ pub struct AppState {
     pub i18n: Arc<I18n>,
     pub metrics: Arc<crate::delivery::metrics::Metrics>,
     secret: SecretKey,
+    /// The base URL without a trailing slash, for links in messages.
+    base: String,
 }
 
 impl AppState {
@@ -28,6 +30,7 @@ impl AppState {
         let hbs = render::registry(i18n.clone(), settings.timezone)?;
         Ok(Self {
             db,
+            base: settings.base(),
             settings: Arc::new(settings),
             hbs,
             i18n,
@@ -38,6 +41,16 @@ impl AppState {
 
     pub fn secret(&self) -> &[u8] {
         self.secret.expose()
+    }
+
+    /// Renders parent messages with this instance's links and secret.
+    pub fn composer(&self) -> crate::delivery::compose::Composer<'_> {
+        crate::delivery::compose::Composer {
+            i18n: &self.i18n,
+            base_url: &self.base,
+            secret: self.secret.expose(),
+            track_opens: self.settings.track_opens,
+        }
     }
 
     pub fn tz(&self) -> chrono_tz::Tz {

@@ -113,8 +113,9 @@ pub fn test_settings(url: DatabaseUrl) -> Settings {
         trust_forwarded_for: true,
         http_workers: 1,
         shutdown_timeout_secs: 1,
-        // Tests drive the delivery worker themselves, one round at a time.
+        // Tests drive the delivery worker and the scheduler themselves, one round at a time.
         worker_enabled: false,
+        scheduler_enabled: false,
         ..Settings::default()
     }
 }

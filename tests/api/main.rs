@@ -19,3 +19,4 @@ mod scope;
 mod sinks;
 mod templates;
 mod tokens;
+mod waves;

@@ -12,6 +12,12 @@ const HEADER: &str = "school_code,full_name,date_of_birth,class_name,hi_status,g
 /// a family in Hồ Chí Minh City.
 async fn families() -> (TestApp, String) {
     let app = spawn_app().await;
+    let t = import_families(&app).await;
+    (app, t)
+}
+
+/// The families above in `app`; answers an admin's API token.
+pub async fn import_families(app: &TestApp) -> String {
     app.create_school("HN-1", "Trường THCS Nguyễn Du", "01")
         .await;
     app.create_school("HN-2", "Trường THPT Việt Đức", "01")
@@ -36,7 +42,7 @@ HCM-1,Võ Minh Khang,2010-02-02,10C,uninsured,Võ Thị Mai,mẹ,0903000333,,có
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    (app, t)
+    t
 }
 
 #[tokio::test]

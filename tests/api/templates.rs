@@ -234,7 +234,7 @@ HCM-1,Đặng Hải,01/02/2011,6B,uninsured,Đặng Long,0987000111\n";
         "{text}"
     );
     assert!(
-        text.contains("Hạn 31/12/2025, mức đóng 884.520 đồng."),
+        text.contains("Hạn 31/12/2026, mức đóng 884.520 đồng."),
         "{text}"
     );
     let info = &sample["rendered"]["info"];
