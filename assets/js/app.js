@@ -8,4 +8,10 @@ document.addEventListener("DOMContentLoaded", function () {
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
     });
   }
+  // Pages of work under way (a wave going out) reload themselves every few seconds.
+  var live = document.querySelector("[data-refresh]");
+  if (live) {
+    var seconds = parseInt(live.getAttribute("data-refresh"), 10) || 10;
+    setTimeout(function () { window.location.reload(); }, seconds * 1000);
+  }
 });

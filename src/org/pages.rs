@@ -93,8 +93,17 @@ async fn school(
     ctx: RequestCtx,
     path: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    let s = service::get_school(&state.db, ctx.actor()?, path.into_inner()).await?;
-    state.page(&ctx, "org/school", json!({"school": s}))
+    let actor = ctx.actor()?;
+    let s = service::get_school(&state.db, actor, path.into_inner()).await?;
+    let deadlines = crate::reminders::rules::deadlines_of_school(&state.db.conn, s.id).await?;
+    state.page(
+        &ctx,
+        "org/school",
+        json!({
+            "school": s, "deadlines": deadlines,
+            "can_plan": crate::campaigns::service::require_planner(actor).is_ok(),
+        }),
+    )
 }
 
 /// The school form as the browser sends it.

@@ -10,5 +10,6 @@ pub mod pages;
 pub mod rules;
 pub mod schedule;
 pub mod scheduler;
+pub mod send_pages;
 pub mod steps;
 pub mod waves;

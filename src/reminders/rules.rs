@@ -90,7 +90,10 @@ pub struct OccurrenceView {
     /// running, done, skipped, failed.
     pub status: String,
     pub queued: i64,
-    pub note: Option<String>,
+    /// Earlier fire times passed over while no scheduler ran (only this latest one ran).
+    pub missed: Option<u64>,
+    /// Skipped because the campaign was not active.
+    pub campaign_not_active: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -518,7 +521,12 @@ pub async fn get(db: &Db, actor: &Actor, settings: &Settings, id: i64) -> AppRes
             due_at: o.due_at,
             status: o.status,
             queued: o.queued,
-            note: o.note,
+            missed: o
+                .note
+                .as_deref()
+                .and_then(|n| n.strip_prefix(super::scheduler::NOTE_MISSED))
+                .and_then(|n| n.parse().ok()),
+            campaign_not_active: o.note.as_deref() == Some(super::scheduler::NOTE_NOT_ACTIVE),
             started_at: o.started_at,
             finished_at: o.finished_at,
         })
@@ -751,4 +759,39 @@ pub async fn preview_schedule(
     Ok(schedule
         .map(|s| s.upcoming(Utc::now(), settings.timezone, 5))
         .unwrap_or_default())
+}
+
+/// A school's HI collection deadline in one school year.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SchoolDeadline {
+    pub school_year: String,
+    /// The year's deadline, for schools without their own.
+    pub year_deadline: chrono::NaiveDate,
+    /// The school's own, when set.
+    pub own: Option<chrono::NaiveDate>,
+}
+
+/// A school's deadlines in every school year, newest year first.
+pub async fn deadlines_of_school<C: ConnectionTrait>(
+    conn: &C,
+    school_id: i64,
+) -> AppResult<Vec<SchoolDeadline>> {
+    let own: std::collections::HashMap<i64, chrono::NaiveDate> = school_deadline::Entity::find()
+        .filter(school_deadline::Column::SchoolId.eq(school_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|d| (d.school_year_id, d.deadline))
+        .collect();
+    Ok(school_year::entity::Entity::find()
+        .order_by_desc(school_year::entity::Column::StartsOn)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|y| SchoolDeadline {
+            own: own.get(&y.id).copied(),
+            school_year: y.code,
+            year_deadline: y.deadline,
+        })
+        .collect())
 }

@@ -46,6 +46,11 @@ pub struct Tick {
     pub waves_closed: u64,
 }
 
+/// An occurrence's note: `missed:<n>` earlier fire times were passed over while no scheduler
+/// ran; the campaign was not active.
+pub const NOTE_MISSED: &str = "missed:";
+pub const NOTE_NOT_ACTIVE: &str = "campaign-not-active";
+
 pub mod occurrence_status {
     pub const RUNNING: &str = "running";
     pub const DONE: &str = "done";
@@ -163,13 +168,11 @@ impl Scheduler {
             return Ok(());
         };
         let paused = campaign.status != CampaignStatus::Active.code();
+        // Notes are codes the pages translate.
         let note = if paused {
-            Some("campaign not active".to_string())
+            Some(NOTE_NOT_ACTIVE.to_string())
         } else if seen > 1 {
-            Some(format!(
-                "{} earlier fire time(s) missed while no scheduler ran",
-                seen - 1
-            ))
+            Some(format!("{NOTE_MISSED}{}", seen - 1))
         } else {
             None
         };

@@ -83,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Data<AppState>) {
     crate::media::pages::configure(cfg);
     crate::enrollment::pages::configure(cfg);
     crate::reminders::pages::configure(cfg);
+    crate::reminders::send_pages::configure(cfg);
     cfg.route("/", web::get().to(crate::org::pages::home));
 }
 
