@@ -163,7 +163,7 @@ fn abbrev(level: SchoolLevel) -> &'static str {
 }
 
 /// Fills an empty database; on a database that already has users it only reports.
-pub async fn seed(db: &Db) -> anyhow::Result<Vec<DemoAccount>> {
+pub async fn seed(db: &Db, settings: &crate::config::Settings) -> anyhow::Result<Vec<DemoAccount>> {
     if user::Entity::find().count(&db.conn).await? > 0 {
         println!("  (the database already has users: demo data not added again)");
         return Ok(Vec::new());
@@ -304,6 +304,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<Vec<DemoAccount>> {
     }
     let campaign = seed_campaign(db).await?;
     seed_enrollment(db, campaign, &mut rng).await?;
+    crate::demo_outreach::seed_families(db, &mut rng).await?;
+    crate::demo_outreach::seed_outreach(db, settings).await?;
     Ok(out)
 }
 

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod db;
 pub mod delivery;
 pub mod demo;
+pub mod demo_outreach;
 pub mod enrollment;
 pub mod error;
 pub mod fields;

@@ -222,7 +222,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             telemetry::init(&settings);
             let db = db::connect(&settings.database_url, settings.database_max_connections).await?;
             db::migrate(&db).await?;
-            let accounts = demo::seed(&db).await?;
+            let accounts = demo::seed(&db, &settings).await?;
             let app = Application::build(settings.clone(), db).await?;
             println!("hi-outreach demo");
             println!("  database: {}", settings.database_url.redacted());

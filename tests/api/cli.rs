@@ -467,13 +467,25 @@ fn demo_starts_with_data_and_prints_working_logins() {
         let sessions = body_of(&c, &format!("{base}/sessions?status=held")).await;
         let analysis = body_of(&c, &format!("{base}/analysis")).await;
         let coverage = body_of(&c, &format!("{base}/coverage")).await;
-        (schools, students, campaign, sessions, analysis, coverage)
+        let waves = body_of(&c, &format!("{base}/waves")).await;
+        let rules = body_of(&c, &format!("{base}/rules")).await;
+        (
+            schools, students, campaign, sessions, analysis, coverage, waves, rules,
+        )
     });
     let _ = Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])
         .status();
     let _ = demo.wait();
-    let (schools, students, campaign, sessions, analysis, coverage) = result;
+    let (schools, students, campaign, sessions, analysis, coverage, waves, rules) = result;
+    assert!(
+        waves.contains("Thông báo hạn thu BHYT năm học mới") && waves.contains("Hoàn tất"),
+        "a finished demo wave: {waves}"
+    );
+    assert!(
+        rules.contains("trước hạn thu") && rules.contains("Đang bật"),
+        "an active demo reminder rule: {rules}"
+    );
     assert!(
         analysis.contains("trường được can thiệp"),
         "the demo year supports an estimate: {analysis}"
@@ -499,7 +511,7 @@ fn demo_starts_with_data_and_prints_working_logins() {
         .unwrap_or(0);
     assert!((250..=400).contains(&count), "about 300 schools: {count}");
     assert!(
-        students.contains("Chưa có thẻ"),
+        students.contains("<span class=\"badge hi-uninsured\">"),
         "families with uninsured children"
     );
 }
