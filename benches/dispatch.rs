@@ -17,7 +17,7 @@ use actix_web::web::Data;
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use hi_outreach::auth::actor::Actor;
-use hi_outreach::config::{DatabaseUrl, SecretKey, Settings};
+use hi_outreach::config::{SecretKey, Settings};
 use hi_outreach::contacts::entity::{consent, guardian};
 use hi_outreach::contacts::fields::{Channel, PURPOSE_HI_REMINDERS};
 use hi_outreach::db::{self, Db};
@@ -35,10 +35,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use mailin_embedded::{response, Handler, Response, Server};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    Statement,
-};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
 /// Sends in flight, for the platform (all workers together) and the baseline alike.
@@ -234,55 +231,9 @@ async fn baseline_http(port: u16, n: usize, content: &Rendered, count: &AtomicU6
 // ---------------------------------------------------------------------------------------------
 // The platform
 
-enum Backend {
-    /// Kept until the run ends: the database file lives in it.
-    Sqlite {
-        _dir: tempfile::TempDir,
-    },
-    Postgres {
-        admin: String,
-        name: String,
-    },
-}
-
-async fn fresh_db(postgres: bool) -> (DatabaseUrl, Backend) {
-    if postgres {
-        let admin = std::env::var("BENCH_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("hio_bench_{}", uuid::Uuid::new_v4().simple());
-        let conn = Database::connect(admin.as_str()).await.unwrap();
-        conn.execute(Statement::from_string(
-            conn.get_database_backend(),
-            format!("CREATE DATABASE \"{name}\""),
-        ))
-        .await
-        .unwrap();
-        conn.close().await.unwrap();
-        let mut url = url::Url::parse(&admin).unwrap();
-        url.set_path(&format!("/{name}"));
-        (
-            DatabaseUrl::parse(url.as_str()).unwrap(),
-            Backend::Postgres { admin, name },
-        )
-    } else {
-        let dir = tempfile::tempdir().unwrap();
-        let url =
-            DatabaseUrl::parse(&format!("sqlite://{}/bench.db", dir.path().display())).unwrap();
-        (url, Backend::Sqlite { _dir: dir })
-    }
-}
-
-async fn drop_db(backend: Backend) {
-    if let Backend::Postgres { admin, name } = backend {
-        let conn = Database::connect(admin.as_str()).await.unwrap();
-        conn.execute(Statement::from_string(
-            conn.get_database_backend(),
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        ))
-        .await
-        .unwrap();
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{arg, drop_db, fresh_db};
 
 /// Parents with an e-mail address and an app account, consenting to both.
 async fn add_guardians(db: &Db) -> Vec<i64> {
@@ -498,12 +449,6 @@ async fn platform(
         enqueue_per_sec,
         send_per_sec,
     }
-}
-
-fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 #[tokio::main(flavor = "multi_thread")]
