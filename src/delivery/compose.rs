@@ -249,15 +249,7 @@ impl Composer<'_> {
             let facts = years.facts(m.campaign_id, kids[0].school_id, lang);
             let children = kids
                 .iter()
-                .map(|k| templates::Child {
-                    name: k.full_name.clone(),
-                    school: schools
-                        .get(&k.school_id)
-                        .map(|s| s.name.clone())
-                        .unwrap_or_default(),
-                    class: k.class_name.clone().unwrap_or_default(),
-                    status: HiStatus::parse(&k.hi_status).unwrap_or(HiStatus::Uninsured),
-                })
+                .map(|k| templates::Child::of(k, schools.get(&k.school_id)))
                 .collect();
             let vars = templates::variables_for(
                 self.i18n,

@@ -214,7 +214,7 @@ pub async fn get(db: &Db, actor: &Actor, id: i64) -> AppResult<MessageDetail> {
         .one(&db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    let events = event::Entity::find()
+    let mut events: Vec<EventView> = event::Entity::find()
         .filter(event::Column::MessageId.eq(id))
         .order_by_asc(event::Column::Id)
         .all(&db.conn)
@@ -226,6 +226,18 @@ pub async fn get(db: &Db, actor: &Actor, id: i64) -> AppResult<MessageDetail> {
             detail: e.detail.and_then(|d| serde_json::from_str(&d).ok()),
         })
         .collect();
+    // Messages queued in bulk (waves, reminders) have no event row of their own for it: the
+    // message's creation is the moment it was queued.
+    if events.first().is_none_or(|e| e.kind != "queued") {
+        events.insert(
+            0,
+            EventView {
+                kind: "queued".into(),
+                at: m.created_at,
+                detail: None,
+            },
+        );
+    }
     let content = sees_contact_details(actor)
         .then(|| {
             m.content

@@ -352,13 +352,8 @@ impl Worker {
         let mut composed = std::collections::HashSet::new();
         if !waiting.is_empty() {
             let base = self.settings.base();
-            let composer = Composer {
-                i18n: &self.i18n,
-                base_url: &base,
-                secret: &self.secret,
-                track_opens: self.settings.track_opens,
-            };
-            let mut late = composer
+            let mut late = self
+                .composer(&base)
                 .compose_waiting(&self.db.conn, &waiting, None)
                 .await?;
             let mut ready = Vec::with_capacity(to_send.len());
@@ -526,6 +521,15 @@ impl Worker {
         Ok(())
     }
 
+    fn composer<'a>(&'a self, base_url: &'a str) -> Composer<'a> {
+        Composer {
+            i18n: &self.i18n,
+            base_url,
+            secret: &self.secret,
+            track_opens: self.settings.track_opens,
+        }
+    }
+
     /// The end of the channel's quiet hours if they are on now.
     fn quiet_until(&self, channel: Channel) -> Option<chrono::DateTime<Utc>> {
         self.quiet
@@ -677,13 +681,8 @@ impl Worker {
         }
         let key = format!("{}|fallback:{}", m.idempotency_key, step.channel.code());
         let base = self.settings.base();
-        let composer = Composer {
-            i18n: &self.i18n,
-            base_url: &base,
-            secret: &self.secret,
-            track_opens: self.settings.track_opens,
-        };
-        let Some(c) = composer
+        let Some(c) = self
+            .composer(&base)
             .compose(
                 &self.db.conn,
                 m.guardian_id,

@@ -430,6 +430,17 @@ pub struct Child {
     pub status: HiStatus,
 }
 
+impl Child {
+    pub fn of(s: &student::Model, school: Option<&school::Model>) -> Self {
+        Child {
+            name: s.full_name.clone(),
+            school: school.map(|x| x.name.clone()).unwrap_or_default(),
+            class: s.class_name.clone().unwrap_or_default(),
+            status: HiStatus::parse(&s.hi_status).unwrap_or(HiStatus::Uninsured),
+        }
+    }
+}
+
 /// The variables of a message to `guardian_name` about `children` (in the order given).
 pub fn variables_for(
     i18n: &I18n,
@@ -576,15 +587,7 @@ pub async fn guardian_variables<C: ConnectionTrait>(
     };
     let children = kids
         .iter()
-        .map(|k| Child {
-            name: k.full_name.clone(),
-            school: schools
-                .get(&k.school_id)
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
-            class: k.class_name.clone().unwrap_or_default(),
-            status: HiStatus::parse(&k.hi_status).unwrap_or(HiStatus::Uninsured),
-        })
+        .map(|k| Child::of(k, schools.get(&k.school_id)))
         .collect();
     let facts = year_facts(conn, lang).await?;
     Ok(variables_for(

@@ -190,17 +190,6 @@ async fn thank<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> AppResult<u
                 prefix = p.bind(format!("thanks:{}:s", r.id)),
             );
             conn.execute(p.statement(sql)).await?;
-            let mut p = Params::new(backend);
-            let sql = format!(
-                "INSERT INTO message_events (message_id, kind, at) SELECT m.id, {queued}, {at} \
-                 FROM messages m WHERE m.source_kind = {kind} AND m.source_id = {rule_id} \
-                   AND m.created_at = {at}",
-                queued = p.bind(crate::delivery::model::EventKind::Queued.code()),
-                at = p.bind(now),
-                kind = p.bind(source::THANKS),
-                rule_id = p.bind(r.id),
-            );
-            conn.execute(p.statement(sql)).await?;
         }
     }
     Ok(queued)

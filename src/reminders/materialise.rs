@@ -1,8 +1,9 @@
 //! Turning a wave or a rule occurrence into messages in the outbox, set-based: for each slice
-//! of guardian ids, one `INSERT … SELECT` per channel step (siblings fold into one message per
-//! guardian by `GROUP BY g.id`), one for the students each message is about and one for the
-//! `queued` events, in one transaction that also moves the job's progress mark forward with a
-//! compare-and-set. A job interrupted half-way resumes after the last slice it committed; two
+//! of guardian ids, one `INSERT … SELECT` of the messages (each guardian on the first channel
+//! step they can be reached on; siblings fold into one message per guardian by `GROUP BY
+//! g.id`) and one of the students each message is about, in one transaction that also moves
+//! the job's progress mark forward with a compare-and-set. No `queued` event row is written
+//! for these messages: a message's creation time is when it was queued. A job interrupted half-way resumes after the last slice it committed; two
 //! instances working on the same job cannot both write a slice.
 //!
 //! The content is not rendered here: the worker renders each message when it sends it, with the
@@ -11,7 +12,7 @@ use chrono::{DateTime, Duration, NaiveDate, SubsecRound, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ConnectionTrait, DbBackend};
 
-use super::audience::{guardian_conditions, student_conditions, Spec};
+use super::audience::{student_conditions, Spec};
 use super::steps::{fallback_after, Step};
 use crate::auth::actor::Actor;
 use crate::campaigns::entity::campaign;
@@ -30,9 +31,10 @@ pub struct Cap {
     pub per_week: u32,
 }
 
-/// Statuses that count as a message to a guardian (queued, on its way, or sent); suppressed,
-/// cancelled and dead ones reached nobody.
-pub const LIVE_STATUSES: &str = "('queued', 'sending', 'retrying', 'sent', 'delivered', 'read')";
+/// Statuses of messages that reached nobody and never will (they do not count against a
+/// cap). Written as `NOT IN` so that PostgreSQL reads a guardian's messages by the
+/// (guardian, created) index rather than by status.
+pub const SPENT_STATUSES: &str = "('suppressed', 'cancelled', 'dead')";
 
 /// Only schools whose HI collection deadline (their own for the year, else the year's) is one
 /// of `dates`.
@@ -170,18 +172,44 @@ fn student_side(job: &Job, p: &mut Params) -> Vec<String> {
 }
 
 /// Conditions on the guardian `g` from the frequency caps.
-fn cap_conditions(job: &Job, now: DateTime<Utc>, p: &mut Params) -> Vec<String> {
+/// Which caps a statement must check: the frequency cap over recent messages, and the rule's
+/// limit per guardian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caps {
+    recent: bool,
+    per_source: bool,
+}
+
+impl Caps {
+    const ALL: Caps = Caps {
+        recent: true,
+        per_source: true,
+    };
+    const NONE: Caps = Caps {
+        recent: false,
+        per_source: false,
+    };
+}
+
+/// The start of the frequency cap's window (the last seven Vietnam days, today included).
+fn week_start(now: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    day_start(now, tz) - Duration::days(6)
+}
+
+fn cap_conditions(job: &Job, now: DateTime<Utc>, caps: Caps, p: &mut Params) -> Vec<String> {
     let mut w = Vec::new();
+    if !caps.recent {
+        return cap_source_condition(job, caps, p);
+    }
     let counted = format!(
-        "f.guardian_id = g.id AND f.fallback_of IS NULL AND f.status IN {LIVE_STATUSES} \
+        "f.guardian_id = g.id AND f.fallback_of IS NULL AND f.status NOT IN {SPENT_STATUSES} \
          AND f.source_kind IN ({}, {})",
         p.bind(source::WAVE),
         p.bind(source::RULE)
     );
-    let today = day_start(now, job.tz);
     for (limit, since) in [
-        (job.cap.per_day, today),
-        (job.cap.per_week, today - Duration::days(6)),
+        (job.cap.per_day, day_start(now, job.tz)),
+        (job.cap.per_week, week_start(now, job.tz)),
     ] {
         if limit > 0 {
             let since = p.bind(since);
@@ -191,109 +219,301 @@ fn cap_conditions(job: &Job, now: DateTime<Utc>, p: &mut Params) -> Vec<String> 
             ));
         }
     }
-    if let Some(k) = job.per_source_cap {
-        let kind = p.bind(job.source_kind);
-        let id = p.bind(job.source_id);
-        let k = p.bind(i64::from(k));
-        w.push(format!(
-            "(SELECT COUNT(*) FROM messages f WHERE f.guardian_id = g.id AND f.fallback_of IS NULL \
-             AND f.status IN {LIVE_STATUSES} AND f.source_kind = {kind} AND f.source_id = {id}) < {k}"
-        ));
-    }
+    w.extend(cap_source_condition(job, caps, p));
     w
 }
 
-const FROM: &str = "FROM guardians g JOIN student_guardians sg ON sg.guardian_id = g.id \
-     JOIN students st ON st.id = sg.student_id JOIN schools sc ON sc.id = st.school_id";
+/// The rule's "at most K per guardian", when it must be checked.
+fn cap_source_condition(job: &Job, caps: Caps, p: &mut Params) -> Vec<String> {
+    match job.per_source_cap {
+        Some(k) if caps.per_source => {
+            let kind = p.bind(job.source_kind);
+            let id = p.bind(job.source_id);
+            let k = p.bind(i64::from(k));
+            vec![format!(
+                "(SELECT COUNT(*) FROM messages f WHERE f.guardian_id = g.id AND f.fallback_of IS NULL \
+                 AND f.status NOT IN {SPENT_STATUSES} AND f.source_kind = {kind} AND f.source_id = {id}) < {k}"
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
 
-/// The conditions picking guardians (`g`, with their students `st`) whose message goes on
-/// `steps[i]`: in the audience, reachable there and on none of the earlier steps, within the
-/// caps (unless `caps` is false), and in `(lo, hi]` when a range is given.
-fn step_where(
+/// The caps a slice must check: none can hold back a guardian of `(lo, hi]` who has no
+/// message in the window (or none of this rule), which is every guardian of a first wave.
+async fn caps_for_slice<C: ConnectionTrait>(
+    conn: &C,
     job: &Job,
-    i: usize,
+    lo: i64,
+    hi: i64,
+    now: DateTime<Utc>,
+) -> AppResult<Caps> {
+    let any = |sql: String, p: Params| async move {
+        Ok::<bool, crate::error::AppError>(conn.query_one(p.statement(sql)).await?.is_some())
+    };
+    let recent = if job.cap.per_day > 0 || job.cap.per_week > 0 {
+        let mut p = Params::new(conn.get_database_backend());
+        let sql = format!(
+            "SELECT f.id FROM messages f WHERE f.guardian_id > {} AND f.guardian_id <= {} \
+             AND f.created_at >= {} LIMIT 1",
+            p.bind(lo),
+            p.bind(hi),
+            p.bind(week_start(now, job.tz)),
+        );
+        any(sql, p).await?
+    } else {
+        false
+    };
+    let per_source = if job.per_source_cap.is_some() {
+        let mut p = Params::new(conn.get_database_backend());
+        let sql = format!(
+            "SELECT f.id FROM messages f WHERE f.guardian_id > {} AND f.guardian_id <= {} \
+             AND f.source_kind = {} AND f.source_id = {} LIMIT 1",
+            p.bind(lo),
+            p.bind(hi),
+            p.bind(job.source_kind),
+            p.bind(job.source_id),
+        );
+        any(sql, p).await?
+    } else {
+        false
+    };
+    Ok(Caps { recent, per_source })
+}
+
+/// The latest consent record of each guardian per channel, as `id * 2 + granted`: the largest
+/// value per channel is the latest record, and it is odd when that record is a grant. One
+/// pass over the consents of the slice (or of everyone, for counts) instead of a look-up per
+/// guardian and channel.
+fn latest_consents(range: Option<(i64, i64)>, p: &mut Params) -> String {
+    let purpose = p.bind(PURPOSE_HI_REMINDERS);
+    let columns: Vec<String> = Channel::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "MAX(CASE WHEN c.channel = {ch} THEN c.id * 2 + CASE WHEN c.granted THEN 1 ELSE 0 END END) AS k_{code}",
+                ch = p.bind(c.code()),
+                code = c.code()
+            )
+        })
+        .collect();
+    let range = match range {
+        Some((lo, hi)) => format!(
+            " AND c.guardian_id > {} AND c.guardian_id <= {}",
+            p.bind(lo),
+            p.bind(hi)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "(SELECT c.guardian_id AS gid, {} FROM consents c WHERE c.purpose = {purpose}{range} \
+         GROUP BY c.guardian_id) lc",
+        columns.join(", ")
+    )
+}
+
+/// SQL true when the latest consent of `g` on `channel` is a grant (see [`latest_consents`]).
+fn consented(channel: Channel) -> String {
+    format!("lc.k_{} % 2 = 1", channel.code())
+}
+
+/// SQL true when `g` may be messaged on `channel`: its address, (for Zalo) a Zalo account,
+/// and consent.
+fn reachable_here(channel: Channel, p: &mut Params) -> String {
+    let zalo = if channel == Channel::Zalo {
+        format!(" AND g.zalo = {}", p.bind(true))
+    } else {
+        String::new()
+    };
+    format!(
+        "({} IS NOT NULL{zalo} AND {})",
+        address(channel),
+        consented(channel)
+    )
+}
+
+/// The guardians (`g`) a job picks — in the audience, with a child it picks, in the campaign's
+/// and maker's scope, within the caps (unless `caps` is false), in `(lo, hi]` when a range is
+/// given — one row each (siblings folded) with the step their message goes on (the first
+/// channel they can be reached on; NULL for none): columns `gid, school_id, step, lang, phone,
+/// email, app_ref`.
+fn picked(
+    job: &Job,
     range: Option<(i64, i64)>,
     now: DateTime<Utc>,
-    caps: bool,
+    caps: Caps,
     p: &mut Params,
 ) -> String {
+    let consents = latest_consents(range, p);
     let mut w = Vec::new();
     if let Some((lo, hi)) = range {
         w.push(format!("g.id > {}", p.bind(lo)));
         w.push(format!("g.id <= {}", p.bind(hi)));
     }
-    w.extend(guardian_conditions(&job.spec, p));
+    w.push("g.opted_out_at IS NULL".into());
+    w.push("g.erased_at IS NULL".into());
+    if let Some(l) = job.spec.language {
+        w.push(format!("g.language = {}", p.bind(l.code())));
+    }
+    // The audience's consent filter: a grant on one of its channels (any channel if none).
+    let wanted: Vec<Channel> = if job.spec.channels.is_empty() {
+        Channel::ALL.to_vec()
+    } else {
+        job.spec.channels.clone()
+    };
+    w.push(format!(
+        "({})",
+        wanted
+            .iter()
+            .map(|c| consented(*c))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    ));
     w.extend(student_side(job, p));
-    w.push(reachable(job.steps[i].channel, p));
-    for earlier in &job.steps[..i] {
-        w.push(format!("NOT {}", reachable(earlier.channel, p)));
+    // The caps: for a slice, one pass over its guardians' messages (a range of the
+    // (guardian, created) index); for counts over everyone, a look-up per guardian.
+    let (joins, grouped) = match range {
+        Some((lo, hi)) => cap_joins(job, now, caps, (lo, hi), &mut w, p),
+        None => {
+            w.extend(cap_conditions(job, now, caps, p));
+            (String::new(), String::new())
+        }
+    };
+    let mut step = String::from("CAST(CASE");
+    for (i, s) in job.steps.iter().enumerate() {
+        step.push_str(&format!(" WHEN {} THEN {i}", reachable_here(s.channel, p)));
     }
-    if caps {
-        w.extend(cap_conditions(job, now, p));
-    }
-    w.join(" AND ")
+    step.push_str(" END AS BIGINT)");
+    format!(
+        "SELECT g.id AS gid, MIN(st.school_id) AS school_id, {step} AS step, g.language AS lang, \
+           g.phone AS phone, g.email AS email, g.app_ref AS app_ref \
+         FROM guardians g JOIN {consents} ON lc.gid = g.id{joins} \
+         JOIN student_guardians sg ON sg.guardian_id = g.id \
+         JOIN students st ON st.id = sg.student_id JOIN schools sc ON sc.id = st.school_id \
+         WHERE {} \
+         GROUP BY g.id, g.language, g.phone, g.email, g.app_ref, g.zalo, lc.k_email, lc.k_sms, \
+           lc.k_zalo, lc.k_push{grouped}",
+        w.join(" AND ")
+    )
 }
 
-/// `INSERT … SELECT` of the messages on `steps[i]` for guardians in `(lo, hi]`.
-fn insert_step(
+/// The caps of a slice as joins on its guardians' message counts: answers the joins and the
+/// columns they add to the grouping, and puts the conditions in `w`.
+fn cap_joins(
     job: &Job,
-    i: usize,
+    now: DateTime<Utc>,
+    caps: Caps,
+    (lo, hi): (i64, i64),
+    w: &mut Vec<String>,
+    p: &mut Params,
+) -> (String, String) {
+    let (mut joins, mut grouped) = (String::new(), String::new());
+    if caps.recent && (job.cap.per_day > 0 || job.cap.per_week > 0) {
+        let day = p.bind(day_start(now, job.tz));
+        let (lo_, hi_) = (p.bind(lo), p.bind(hi));
+        let week = p.bind(week_start(now, job.tz));
+        let (wave, rule) = (p.bind(source::WAVE), p.bind(source::RULE));
+        joins.push_str(&format!(
+            " LEFT JOIN (SELECT f.guardian_id AS gid, COUNT(*) AS week_n, \
+               SUM(CASE WHEN f.created_at >= {day} THEN 1 ELSE 0 END) AS day_n \
+             FROM messages f WHERE f.guardian_id > {lo_} AND f.guardian_id <= {hi_} \
+               AND f.created_at >= {week} AND f.fallback_of IS NULL \
+               AND f.status NOT IN {SPENT_STATUSES} AND f.source_kind IN ({wave}, {rule}) \
+             GROUP BY f.guardian_id) fc ON fc.gid = g.id"
+        ));
+        grouped.push_str(", fc.day_n, fc.week_n");
+        if job.cap.per_day > 0 {
+            w.push(format!(
+                "COALESCE(fc.day_n, 0) < {}",
+                p.bind(i64::from(job.cap.per_day))
+            ));
+        }
+        if job.cap.per_week > 0 {
+            w.push(format!(
+                "COALESCE(fc.week_n, 0) < {}",
+                p.bind(i64::from(job.cap.per_week))
+            ));
+        }
+    }
+    if let (Some(k), true) = (job.per_source_cap, caps.per_source) {
+        let (lo_, hi_) = (p.bind(lo), p.bind(hi));
+        let (kind, id) = (p.bind(job.source_kind), p.bind(job.source_id));
+        joins.push_str(&format!(
+            " LEFT JOIN (SELECT f.guardian_id AS gid, COUNT(*) AS n FROM messages f \
+             WHERE f.guardian_id > {lo_} AND f.guardian_id <= {hi_} AND f.source_kind = {kind} \
+               AND f.source_id = {id} AND f.fallback_of IS NULL AND f.status NOT IN {SPENT_STATUSES} \
+             GROUP BY f.guardian_id) fk ON fk.gid = g.id"
+        ));
+        grouped.push_str(", fk.n");
+        w.push(format!("COALESCE(fk.n, 0) < {}", p.bind(i64::from(k))));
+    }
+    (joins, grouped)
+}
+
+/// `CASE` choosing, by the picked row's step (and language), one of the steps' values.
+fn per_step<V: Into<sea_orm::Value>>(
+    job: &Job,
+    p: &mut Params,
+    value: impl Fn(&Step, usize, Lang) -> V,
+) -> String {
+    let mut out = String::from("CASE");
+    for (i, s) in job.steps.iter().enumerate() {
+        if s.has_english() {
+            let en = p.bind(Lang::En.code());
+            let v = p.bind(value(s, i, Lang::En));
+            out.push_str(&format!(" WHEN x.step = {i} AND x.lang = {en} THEN {v}"));
+        }
+        let v = p.bind(value(s, i, Lang::Vi));
+        out.push_str(&format!(" WHEN x.step = {i} THEN {v}"));
+    }
+    out.push_str(" END");
+    out
+}
+
+/// `INSERT … SELECT` of the messages of the guardians in `(lo, hi]`, each on its step.
+fn insert_slice(
+    job: &Job,
     lo: i64,
     hi: i64,
     now: DateTime<Utc>,
+    caps: Caps,
     backend: DbBackend,
 ) -> sea_orm::Statement {
     let mut p = Params::new(backend);
-    let step = &job.steps[i];
     let prefix = p.bind(format!("{}:g", job.key_prefix));
-    let suffix = p.bind(format!(":{}", step.channel.code()));
+    let suffix = per_step(job, &mut p, |s, _, _| format!(":{}", s.channel.code()));
     let kind = p.bind(job.source_kind);
     let sid = p.bind(job.source_id);
     let occ = p.bind(job.occurrence_id);
     let camp = p.bind(job.campaign.id);
-    let channel = p.bind(step.channel.code());
-    let (vi_id, vi_version, vi_lang) = step.for_language(Lang::Vi);
-    let plan = |lang: Lang| {
-        let plan = fallback_after(&job.steps, i, lang);
+    let channel = per_step(job, &mut p, |s, _, _| s.channel.code());
+    let template = per_step(job, &mut p, |s, _, l| s.for_language(l).0);
+    let version = per_step(job, &mut p, |s, _, l| s.for_language(l).1);
+    let language = per_step(job, &mut p, |s, _, l| s.for_language(l).2.code());
+    let fallback = per_step(job, &mut p, |_, i, l| {
+        let plan = fallback_after(&job.steps, i, l);
         (!plan.is_empty()).then(|| serde_json::to_string(&plan).unwrap_or_default())
-    };
-    let (template, version, language, fallback) = if step.has_english() {
-        let (en_id, en_version, en_lang) = step.for_language(Lang::En);
-        let en = p.bind(Lang::En.code());
-        let pick = |p: &mut Params, a: sea_orm::Value, b: sea_orm::Value| {
-            let a = p.bind(a);
-            let b = p.bind(b);
-            format!("CASE WHEN g.language = {en} THEN {a} ELSE {b} END")
-        };
-        (
-            pick(&mut p, en_id.into(), vi_id.into()),
-            pick(&mut p, en_version.into(), vi_version.into()),
-            pick(&mut p, en_lang.code().into(), vi_lang.code().into()),
-            pick(&mut p, plan(Lang::En).into(), plan(Lang::Vi).into()),
-        )
-    } else {
-        (
-            p.bind(vi_id),
-            p.bind(vi_version),
-            p.bind(vi_lang.code()),
-            p.bind(plan(Lang::Vi)),
-        )
-    };
+    });
+    let mut recipient = String::from("CASE");
+    for (i, s) in job.steps.iter().enumerate() {
+        let column = address(s.channel).replace("g.", "x.");
+        recipient.push_str(&format!(" WHEN x.step = {i} THEN {column}"));
+    }
+    recipient.push_str(" END");
     let max = p.bind(job.max_attempts);
     let send_at = p.bind(job.send_at);
     let at = p.bind(now);
     let queued = p.bind(crate::delivery::model::Status::Queued.code());
-    let where_ = step_where(job, i, Some((lo, hi)), now, true, &mut p);
+    let source = picked(job, Some((lo, hi)), now, caps, &mut p);
     let sql = format!(
         "INSERT INTO messages (idempotency_key, source_kind, source_id, occurrence_id, campaign_id, \
            school_id, guardian_id, channel, template_id, template_version, language, recipient, \
            fallback_plan, status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-         SELECT {prefix} || CAST(g.id AS TEXT) || {suffix}, {kind}, {sid}, {occ}, {camp}, \
-           MIN(st.school_id), g.id, {channel}, {template}, {version}, {language}, {addr}, \
+         SELECT {prefix} || CAST(x.gid AS TEXT) || {suffix}, {kind}, {sid}, {occ}, {camp}, \
+           x.school_id, x.gid, {channel}, {template}, {version}, {language}, {recipient}, \
            {fallback}, {queued}, 0, {max}, {send_at}, {at}, {at} \
-         {FROM} WHERE {where_} GROUP BY g.id \
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        addr = address(step.channel),
+         FROM ({source}) x WHERE x.step IS NOT NULL \
+         ON CONFLICT (idempotency_key) DO NOTHING"
     );
     p.statement(sql)
 }
@@ -311,19 +531,25 @@ pub struct StepPlan {
     pub sample: Vec<i64>,
 }
 
-async fn count(db: &Db, job: &Job, i: usize, now: DateTime<Utc>, caps: bool) -> AppResult<i64> {
+/// Guardians per step, with or without the caps.
+async fn counts(db: &Db, job: &Job, now: DateTime<Utc>, caps: Caps) -> AppResult<Vec<i64>> {
     let mut p = Params::new(db.backend());
-    let w = step_where(job, i, None, now, caps, &mut p);
-    let row = db
+    let source = picked(job, None, now, caps, &mut p);
+    let mut out = vec![0; job.steps.len()];
+    for r in db
         .conn
-        .query_one(p.statement(format!(
-            "SELECT COUNT(*) AS n FROM (SELECT g.id {FROM} WHERE {w} GROUP BY g.id) x"
+        .query_all(p.statement(format!(
+            "SELECT x.step AS step, COUNT(*) AS n FROM ({source}) x \
+             WHERE x.step IS NOT NULL GROUP BY x.step"
         )))
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get("", "n")?,
-        None => 0,
-    })
+        .await?
+    {
+        let step: i64 = r.try_get("", "step")?;
+        if let Some(slot) = out.get_mut(step as usize) {
+            *slot = r.try_get("", "n")?;
+        }
+    }
+    Ok(out)
 }
 
 /// Counts what materialising `job` now would queue, per step, with the first `sample`
@@ -334,33 +560,40 @@ pub async fn plan(
     now: DateTime<Utc>,
     sample: usize,
 ) -> AppResult<Vec<StepPlan>> {
-    let mut out = Vec::new();
-    for i in 0..job.steps.len() {
-        let guardians = count(db, job, i, now, true).await?;
-        let all = count(db, job, i, now, false).await?;
-        let mut ids = Vec::new();
-        if sample > 0 && guardians > 0 {
-            let mut p = Params::new(db.backend());
-            let w = step_where(job, i, None, now, true, &mut p);
-            let limit = p.bind(sample as i64);
-            for r in db
-                .conn
-                .query_all(p.statement(format!(
-                    "SELECT g.id AS gid {FROM} WHERE {w} GROUP BY g.id ORDER BY g.id LIMIT {limit}"
-                )))
-                .await?
-            {
-                ids.push(r.try_get("", "gid")?);
+    let capped = counts(db, job, now, Caps::ALL).await?;
+    let all = counts(db, job, now, Caps::NONE).await?;
+    let mut samples: Vec<Vec<i64>> = vec![Vec::new(); job.steps.len()];
+    if sample > 0 && capped.iter().any(|n| *n > 0) {
+        let mut p = Params::new(db.backend());
+        let source = picked(job, None, now, Caps::ALL, &mut p);
+        let limit = p.bind(sample as i64);
+        for r in db
+            .conn
+            .query_all(p.statement(format!(
+                "SELECT y.gid AS gid, y.step AS step FROM (SELECT x.gid AS gid, x.step AS step, \
+                   ROW_NUMBER() OVER (PARTITION BY x.step ORDER BY x.gid) AS rn \
+                   FROM ({source}) x WHERE x.step IS NOT NULL) y \
+                 WHERE y.rn <= {limit} ORDER BY y.step, y.gid"
+            )))
+            .await?
+        {
+            let step: i64 = r.try_get("", "step")?;
+            if let Some(list) = samples.get_mut(step as usize) {
+                list.push(r.try_get("", "gid")?);
             }
         }
-        out.push(StepPlan {
-            channel: job.steps[i].channel,
-            guardians,
-            held_by_cap: (all - guardians).max(0),
-            sample: ids,
-        });
     }
-    Ok(out)
+    Ok(job
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| StepPlan {
+            channel: s.channel,
+            guardians: capped[i],
+            held_by_cap: (all[i] - capped[i]).max(0),
+            sample: std::mem::take(&mut samples[i]),
+        })
+        .collect())
 }
 
 /// The students each of `guardian_ids` would be written to about (the audience's, in the
@@ -440,13 +673,20 @@ async fn slice(
     if tx.execute(p.statement(sql)).await?.rows_affected() != 1 {
         return Ok(None);
     }
-    let mut queued = 0;
-    for i in 0..job.steps.len() {
-        queued += tx
-            .execute(insert_step(job, i, lo, hi, now, backend))
-            .await?
-            .rows_affected();
+    if backend == DbBackend::Postgres {
+        // A slice reads a narrow range of ids through indexes at every step. The planner, seeing
+        // a message table that this very run is filling (its statistics say empty), would
+        // otherwise scan that table for every guardian; and compiling the plan (JIT) costs more
+        // than running it.
+        tx.execute_unprepared("SET LOCAL enable_seqscan = off")
+            .await?;
+        tx.execute_unprepared("SET LOCAL jit = off").await?;
     }
+    let caps = caps_for_slice(&*tx, job, lo, hi, now).await?;
+    let queued = tx
+        .execute(insert_slice(job, lo, hi, now, caps, backend))
+        .await?
+        .rows_affected();
     if queued > 0 {
         let mut p = Params::new(backend);
         let mut w = vec![inserted_here(job, lo, hi, now, &mut p)];
@@ -457,15 +697,6 @@ async fn slice(
              JOIN students st ON st.id = sg.student_id JOIN schools sc ON sc.id = st.school_id \
              WHERE {}",
             w.join(" AND ")
-        );
-        tx.execute(p.statement(sql)).await?;
-        let mut p = Params::new(backend);
-        let kind = p.bind(crate::delivery::model::EventKind::Queued.code());
-        let at = p.bind(now);
-        let w = inserted_here(job, lo, hi, now, &mut p);
-        let sql = format!(
-            "INSERT INTO message_events (message_id, kind, at) SELECT m.id, {kind}, {at} \
-             FROM messages m WHERE {w}"
         );
         tx.execute(p.statement(sql)).await?;
         let mut p = Params::new(backend);

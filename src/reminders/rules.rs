@@ -17,7 +17,7 @@ use super::entity::{occurrence, rule, school_deadline};
 use super::materialise::{DeadlineFilter, Job};
 use super::schedule::{self, Schedule};
 use super::steps::{self, Step, StepDraft};
-use super::waves::{estimate, Estimate};
+use super::waves::{estimate, open_campaign, own_audience, Estimate};
 use crate::audit;
 use crate::auth::actor::{Actor, Scope};
 use crate::campaigns::entity::campaign;
@@ -204,38 +204,8 @@ async fn check<C: ConnectionTrait>(conn: &C, actor: &Actor, d: &RuleDraft) -> Ap
     require_planner(actor)?;
     let mut errors = FieldErrors::new();
     let name = errors.take("name", required_text(&d.name, 200));
-    let campaign = match d.campaign_id {
-        Some(id) => match crate::campaigns::service::visible(conn, actor, id).await {
-            Ok(c) if crate::campaigns::service::accepts_plans(&c).is_ok() => Some(c),
-            Ok(_) => {
-                errors.add("campaign_id", Msg::new("error-campaign-closed"));
-                None
-            }
-            Err(AppError::NotFound) => {
-                errors.add("campaign_id", Msg::new("error-unknown-campaign"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => {
-            errors.add("campaign_id", Msg::new("error-required"));
-            None
-        }
-    };
-    let audience = match d.audience_id {
-        Some(id) => match audience::visible(conn, actor, id).await {
-            Ok(a) => Some(a),
-            Err(AppError::NotFound) => {
-                errors.add("audience_id", Msg::new("error-unknown-audience"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => {
-            errors.add("audience_id", Msg::new("error-required"));
-            None
-        }
-    };
+    let campaign = open_campaign(conn, actor, d.campaign_id, &mut errors).await?;
+    let audience = own_audience(conn, actor, d.audience_id, &mut errors).await?;
     let steps = steps::validate(conn, &d.steps, &mut errors).await?;
     let (mut kind, mut cron, mut offsets, mut at_minute) = (CRON, None, None, None);
     match d.schedule_kind.trim() {

@@ -18,15 +18,31 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use tokio::sync::watch;
 
+use sea_orm::Condition;
+use serde_json::json;
+
 use super::entity::{occurrence, rule};
 use super::materialise::{self, Progress, Run};
 use super::rules::{job_for, schedule_of};
 use super::waves;
+use crate::audit;
+use crate::auth::actor::Actor;
 use crate::campaigns::entity::campaign;
 use crate::campaigns::kinds::CampaignStatus;
 use crate::config::Settings;
 use crate::db::{Db, Params};
+use crate::delivery::entity::message;
+use crate::delivery::outbox::{self, source};
 use crate::error::AppResult;
+
+/// Who the audit log names for what the scheduler changes by itself.
+pub fn system_actor() -> Actor {
+    Actor {
+        label: "scheduler".into(),
+        display_name: "scheduler".into(),
+        ..Actor::cli()
+    }
+}
 
 pub struct Scheduler {
     pub id: String,
@@ -127,6 +143,8 @@ impl Scheduler {
             || campaign.status == CampaignStatus::Archived.code()
             || campaign.ends_on < today;
         if ended {
+            // The rule stops, and its reminders still waiting (quiet hours, retries) go too.
+            let tx = self.db.begin_write().await?;
             let res = rule::Entity::update_many()
                 .col_expr(rule::Column::Active, Expr::value(false))
                 .col_expr(
@@ -136,12 +154,30 @@ impl Scheduler {
                 .col_expr(rule::Column::UpdatedAt, Expr::value(now))
                 .filter(rule::Column::Id.eq(r.id))
                 .filter(rule::Column::NextRunAt.eq(was))
-                .exec(&self.db.conn)
+                .exec(&*tx)
                 .await?;
             if res.rows_affected == 1 {
+                let cancelled = outbox::cancel_where(
+                    &*tx,
+                    Condition::all()
+                        .add(message::Column::SourceKind.eq(source::RULE))
+                        .add(message::Column::SourceId.eq(r.id)),
+                    "campaign ended",
+                )
+                .await?;
+                audit::record(
+                    &*tx,
+                    &system_actor(),
+                    "rule.stopped",
+                    "reminder_rule",
+                    Some(r.id.to_string()),
+                    json!({"reason": "campaign ended", "campaign_id": campaign.id, "messages_cancelled": cancelled.len()}),
+                )
+                .await?;
                 t.rules_stopped += 1;
                 tracing::info!(rule = r.id, "reminder rule stopped: its campaign has ended");
             }
+            tx.commit().await?;
             return Ok(());
         }
         let schedule = schedule_of(&self.db.conn, &r, &campaign).await?;

@@ -143,6 +143,54 @@ fn wave_scope(actor: &Actor) -> AppResult<Condition> {
     })
 }
 
+/// The campaign a wave or rule names: one the actor sees that still accepts plans (the problem
+/// is recorded under `campaign_id` otherwise).
+pub async fn open_campaign<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    id: Option<i64>,
+    errors: &mut FieldErrors,
+) -> AppResult<Option<campaign::Model>> {
+    let Some(id) = id else {
+        errors.add("campaign_id", Msg::new("error-required"));
+        return Ok(None);
+    };
+    match crate::campaigns::service::visible(conn, actor, id).await {
+        Ok(c) if crate::campaigns::service::accepts_plans(&c).is_ok() => Ok(Some(c)),
+        Ok(_) => {
+            errors.add("campaign_id", Msg::new("error-campaign-closed"));
+            Ok(None)
+        }
+        Err(AppError::NotFound) => {
+            errors.add("campaign_id", Msg::new("error-unknown-campaign"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The saved audience a wave or rule names, if the actor may use it (else recorded under
+/// `audience_id`).
+pub async fn own_audience<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    id: Option<i64>,
+    errors: &mut FieldErrors,
+) -> AppResult<Option<audience::entity::Model>> {
+    let Some(id) = id else {
+        errors.add("audience_id", Msg::new("error-required"));
+        return Ok(None);
+    };
+    match audience::visible(conn, actor, id).await {
+        Ok(a) => Ok(Some(a)),
+        Err(AppError::NotFound) => {
+            errors.add("audience_id", Msg::new("error-unknown-audience"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Checks a draft: a name, a campaign the actor sees that still accepts plans, an audience of
 /// theirs, steps with live templates, a send time not in the past (a minute's slack).
 pub async fn check<C: ConnectionTrait>(
@@ -154,24 +202,7 @@ pub async fn check<C: ConnectionTrait>(
     require_planner(actor)?;
     let mut errors = FieldErrors::new();
     let name = errors.take("name", required_text(&d.name, 200));
-    let campaign = match d.campaign_id {
-        Some(id) => match crate::campaigns::service::visible(conn, actor, id).await {
-            Ok(c) if crate::campaigns::service::accepts_plans(&c).is_ok() => Some(c),
-            Ok(_) => {
-                errors.add("campaign_id", Msg::new("error-campaign-closed"));
-                None
-            }
-            Err(AppError::NotFound) => {
-                errors.add("campaign_id", Msg::new("error-unknown-campaign"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => {
-            errors.add("campaign_id", Msg::new("error-required"));
-            None
-        }
-    };
+    let campaign = open_campaign(conn, actor, d.campaign_id, &mut errors).await?;
     let mut activity_id = None;
     if let (Some(aid), Some(c)) = (d.activity_id, &campaign) {
         match activity::Entity::find_by_id(aid).one(conn).await? {
@@ -181,20 +212,7 @@ pub async fn check<C: ConnectionTrait>(
             _ => errors.add("activity_id", Msg::new("error-unknown-activity")),
         }
     }
-    let audience = match d.audience_id {
-        Some(id) => match audience::visible(conn, actor, id).await {
-            Ok(a) => Some(a),
-            Err(AppError::NotFound) => {
-                errors.add("audience_id", Msg::new("error-unknown-audience"));
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        None => {
-            errors.add("audience_id", Msg::new("error-required"));
-            None
-        }
-    };
+    let audience = own_audience(conn, actor, d.audience_id, &mut errors).await?;
     let steps = steps::validate(conn, &d.steps, &mut errors).await?;
     let now = Utc::now();
     let send_at = if d.send_at.trim().is_empty() {
@@ -393,18 +411,11 @@ fn sample_message(
     }
 }
 
-/// Estimates a draft without saving it. The audience's own filters apply, and the wave's
-/// maker's province when they are a province's staff.
-pub async fn preview(
-    db: &Db,
-    actor: &Actor,
-    composer: &Composer<'_>,
-    settings: &Settings,
-    d: &WaveDraft,
-) -> AppResult<Estimate> {
-    let c = check(&db.conn, actor, settings, d).await?;
-    let draft = wave::Model {
-        id: 0,
+/// A checked draft as the wave it would be, not stored (for estimates).
+fn unsaved(c: &Checked, actor: &Actor, id: i64) -> wave::Model {
+    let now = Utc::now();
+    wave::Model {
+        id,
         name: c.name.clone(),
         campaign_id: c.campaign.id,
         activity_id: c.activity_id,
@@ -424,9 +435,22 @@ pub async fn preview(
         confirmed_by: None,
         confirmed_at: None,
         finished_at: None,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    };
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Estimates a draft without saving it. The audience's own filters apply, and the wave's
+/// maker's province when they are a province's staff.
+pub async fn preview(
+    db: &Db,
+    actor: &Actor,
+    composer: &Composer<'_>,
+    settings: &Settings,
+    d: &WaveDraft,
+) -> AppResult<Estimate> {
+    let c = check(&db.conn, actor, settings, d).await?;
+    let draft = unsaved(&c, actor, 0);
     let job = job_of(&draft, c.campaign, Spec::of(&c.audience), settings);
     estimate(db, composer, settings, &job).await
 }
@@ -449,30 +473,7 @@ pub async fn save(
 ) -> AppResult<WaveView> {
     let c = check(&db.conn, actor, settings, d).await?;
     let est = {
-        let probe = wave::Model {
-            id: id.unwrap_or(0),
-            name: c.name.clone(),
-            campaign_id: c.campaign.id,
-            activity_id: c.activity_id,
-            audience_id: c.audience.id,
-            scope_province_id: scope_province(actor),
-            steps: steps::to_json(&c.steps),
-            send_at: c.send_at,
-            status: status::DRAFT.into(),
-            recipients: None,
-            sms_segments: None,
-            cost_vnd: None,
-            queued: 0,
-            done_through: None,
-            leased_by: None,
-            lease_until: None,
-            created_by: actor.user_id,
-            confirmed_by: None,
-            confirmed_at: None,
-            finished_at: None,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        };
+        let probe = unsaved(&c, actor, id.unwrap_or(0));
         let job = job_of(&probe, c.campaign.clone(), Spec::of(&c.audience), settings);
         estimate(db, composer, settings, &job).await?
     };
@@ -785,6 +786,15 @@ pub async fn run_due(
         if campaign.status != CampaignStatus::Active.code() {
             // The campaign ended before the wave went out.
             finish(db, w.id, holder, status::CANCELLED).await?;
+            audit::record(
+                &db.conn,
+                &super::scheduler::system_actor(),
+                "wave.cancelled",
+                "wave",
+                Some(w.id.to_string()),
+                json!({"reason": "campaign ended", "campaign_id": campaign.id}),
+            )
+            .await?;
             tracing::info!(wave = w.id, "wave cancelled: its campaign has ended");
             return Ok(true);
         }

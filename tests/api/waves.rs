@@ -103,6 +103,33 @@ impl Env {
             .unwrap()
     }
 
+    /// A wave to the default audience on these templates' channels, confirmed and
+    /// materialised now; answers its id.
+    async fn wave_now(&self, name: &str, codes: &[&str]) -> i64 {
+        let (status, w) = send(
+            &self.app,
+            &self.admin,
+            Method::POST,
+            "/api/v1/waves",
+            json!({"name": name, "campaign_id": self.campaign, "audience_id": self.audience,
+                   "steps": self.steps(codes).await}),
+        )
+        .await;
+        assert_eq!(status, 201, "{w}");
+        let id = w["id"].as_i64().unwrap();
+        let (status, w) = send(
+            &self.app,
+            &self.admin,
+            Method::POST,
+            &format!("/api/v1/waves/{id}/confirm"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{w}");
+        self.tick(Utc::now()).await;
+        id
+    }
+
     async fn student(&self, name: &str) -> i64 {
         self.scalar(&format!(
             "SELECT id FROM students WHERE full_name = '{name}'"
@@ -357,11 +384,18 @@ async fn a_wave_is_estimated_confirmed_and_sent_once_per_parent_on_the_first_cha
         .await,
         2
     );
-    assert_eq!(
-        env.scalar("SELECT COUNT(*) FROM message_events WHERE kind = 'queued'")
-            .await,
-        3
-    );
+    // No event row per queued message: the message's history starts with its creation.
+    assert_eq!(app.count("message_events").await, 0);
+    let (_, detail) = send(
+        app,
+        &env.admin,
+        Method::GET,
+        &format!("/api/v1/messages/{bình}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(detail["events"][0]["kind"], "queued", "{detail}");
+    assert_eq!(detail["events"][0]["at"], detail["created_at"]);
     let plan: Value = {
         let row = app
             .db
@@ -805,6 +839,17 @@ async fn a_cron_rule_fires_once_across_schedulers_and_only_its_latest_missed_occ
     .await;
     assert_eq!(d["rule"]["active"], false);
     assert!(d["rule"]["next_run_at"].is_null());
+    // Its reminders still waiting go with it, and the audit log says why.
+    assert!(env
+        .messages("rule", rule)
+        .await
+        .iter()
+        .all(|m| m.2 == "cancelled"));
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'rule.stopped'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -815,34 +860,17 @@ async fn the_frequency_cap_holds_across_campaigns_and_days() {
     })
     .await;
     let app = &env.app;
-    let wave = |name: &str| {
-        json!({"name": name, "campaign_id": env.campaign, "audience_id": env.audience,
-               "steps": [], "send_at": ""})
-    };
-    let steps = env.steps(&[ZALO, EMAIL]).await;
-    let mut first = wave("Một");
-    first["steps"] = steps.clone();
-    let (_, w) = send(app, &env.admin, Method::POST, "/api/v1/waves", first).await;
-    let one = w["id"].as_i64().unwrap();
-    send(
-        app,
-        &env.admin,
-        Method::POST,
-        &format!("/api/v1/waves/{one}/confirm"),
-        json!({}),
-    )
-    .await;
-    env.tick(Utc::now()).await;
+    let one = env.wave_now("Một", &[ZALO, EMAIL]).await;
     assert_eq!(env.messages("wave", one).await.len(), 3);
     // A second wave the same day: the cap holds everyone back, and the estimate says so.
-    let mut second = wave("Hai");
-    second["steps"] = steps.clone();
+    let second = json!({"name": "Hai", "campaign_id": env.campaign, "audience_id": env.audience,
+        "steps": env.steps(&[ZALO, EMAIL]).await});
     let (_, e) = send(
         app,
         &env.admin,
         Method::POST,
         "/api/v1/waves/preview",
-        second.clone(),
+        second,
     )
     .await;
     assert_eq!(
@@ -850,17 +878,7 @@ async fn the_frequency_cap_holds_across_campaigns_and_days() {
         (Some(0), Some(3)),
         "{e}"
     );
-    let (_, w) = send(app, &env.admin, Method::POST, "/api/v1/waves", second).await;
-    let two = w["id"].as_i64().unwrap();
-    send(
-        app,
-        &env.admin,
-        Method::POST,
-        &format!("/api/v1/waves/{two}/confirm"),
-        json!({}),
-    )
-    .await;
-    env.tick(Utc::now()).await;
+    let two = env.wave_now("Hai", &[ZALO, EMAIL]).await;
     assert!(env.messages("wave", two).await.is_empty());
     // Yesterday's messages count for the week, not for today: move the first wave back a day.
     env.exec(&format!(
@@ -868,19 +886,7 @@ async fn the_frequency_cap_holds_across_campaigns_and_days() {
         sql_time(app, Utc::now() - Duration::days(1))
     ))
     .await;
-    let mut third = wave("Ba");
-    third["steps"] = steps.clone();
-    let (_, w) = send(app, &env.admin, Method::POST, "/api/v1/waves", third).await;
-    let three = w["id"].as_i64().unwrap();
-    send(
-        app,
-        &env.admin,
-        Method::POST,
-        &format!("/api/v1/waves/{three}/confirm"),
-        json!({}),
-    )
-    .await;
-    env.tick(Utc::now()).await;
+    let three = env.wave_now("Ba", &[ZALO, EMAIL]).await;
     assert_eq!(env.messages("wave", three).await.len(), 3);
     // Two this week: the weekly cap holds a fourth, even on another day.
     env.exec(&format!(
@@ -888,8 +894,8 @@ async fn the_frequency_cap_holds_across_campaigns_and_days() {
         sql_time(app, Utc::now() - Duration::days(2))
     ))
     .await;
-    let mut fourth = wave("Bốn");
-    fourth["steps"] = steps;
+    let fourth = json!({"name": "Bốn", "campaign_id": env.campaign, "audience_id": env.audience,
+        "steps": env.steps(&[ZALO, EMAIL]).await});
     let (_, e) = send(
         app,
         &env.admin,
