@@ -401,7 +401,7 @@ async fn platform(
                     Channel::Email => format!("phu.huynh{}@example.vn", i % guardians.len()),
                     _ => format!("VSSID-{}", i % guardians.len()),
                 },
-                content: sample.content.clone(),
+                content: Some(sample.content.clone()),
                 student_ids: vec![],
                 fallback: vec![],
                 fallback_of: None,

@@ -84,6 +84,13 @@ impl entity::Model {
 }
 
 /// The school year containing `day`, or else the latest one.
+/// Today in Vietnam (the day school years, deadlines and messages speak of).
+pub fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+        .date_naive()
+}
+
 pub async fn current<C: ConnectionTrait>(
     conn: &C,
     day: NaiveDate,

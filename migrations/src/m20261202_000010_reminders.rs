@@ -134,6 +134,8 @@ impl MigrationTrait for Migration {
                     .col(text("leased_by", 200, true))
                     .col(at("lease_until", true))
                     .col(text("note", 500, true))
+                    // For deadline rules: the deadlines this occurrence serves (`yyyy-mm-dd,…`).
+                    .col(long_text("deadlines", true))
                     .col(at("started_at", false))
                     .col(at("finished_at", true))
                     .foreign_key(&mut fk(

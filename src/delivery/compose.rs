@@ -3,7 +3,6 @@
 //! links and the open pixel.
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entity::{message, message_student};
@@ -398,7 +397,7 @@ async fn school_years_of<C: ConnectionTrait>(
         .filter_map(|c| years.get(&c.school_year_id).map(|y| (c.id, y.clone())))
         .collect();
     let current = if msgs.iter().any(|m| m.campaign_id.is_none()) {
-        school_year::current(conn, Utc::now().date_naive()).await?
+        school_year::current(conn, school_year::today()).await?
     } else {
         None
     };

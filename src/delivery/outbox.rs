@@ -63,7 +63,8 @@ pub struct NewMessage {
     pub template_version: Option<i32>,
     pub language: Lang,
     pub recipient: String,
-    pub content: Rendered,
+    /// None for messages written when they are sent (waves, reminders and their fallbacks).
+    pub content: Option<Rendered>,
     pub student_ids: Vec<i64>,
     pub fallback: Vec<FallbackStep>,
     pub fallback_of: Option<i64>,
@@ -128,7 +129,10 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
                 template_version: Set(m.template_version),
                 language: Set(m.language.code().to_string()),
                 recipient: Set(Some(m.recipient.clone())),
-                content: Set(Some(serde_json::to_string(&m.content).unwrap_or_default())),
+                content: Set(m
+                    .content
+                    .as_ref()
+                    .map(|c| serde_json::to_string(c).unwrap_or_default())),
                 fallback_plan: Set((!m.fallback.is_empty())
                     .then(|| serde_json::to_string(&m.fallback).unwrap_or_default())),
                 fallback_of: Set(m.fallback_of),
@@ -805,6 +809,8 @@ pub async fn cancel_where<C: ConnectionTrait>(
 }
 
 /// Sends the dead messages matching `filter` again, from the first attempt ("retry failures").
+/// A message whose fallback on another channel was queued is left dead: the parent was (or is
+/// being) reached there.
 pub async fn requeue_dead<C: ConnectionTrait>(
     conn: &C,
     filter: sea_orm::Condition,
@@ -817,6 +823,9 @@ pub async fn requeue_dead<C: ConnectionTrait>(
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
         .filter(filter)
         .filter(message::Column::Status.eq(Status::Dead.code()))
+        .filter(Expr::cust(
+            "NOT EXISTS (SELECT 1 FROM messages f WHERE f.fallback_of = messages.id)",
+        ))
         .filter(message::Column::ContentPurgedAt.is_null())
         .exec(conn)
         .await?;

@@ -511,7 +511,7 @@ pub async fn send_one(
             template_version: Some(version),
             language: c.language,
             recipient: c.recipient,
-            content: c.content,
+            content: Some(c.content),
             student_ids: students.iter().map(|s| s.id).collect(),
             fallback,
             fallback_of: None,

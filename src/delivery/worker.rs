@@ -66,8 +66,8 @@ enum Plan {
         reserved: bool,
     },
     Suppress,
-    /// Composed at send time with nothing left to say.
-    Cancel,
+    /// Not to be sent: nothing left to say, or its wave was cancelled or campaign ended.
+    Cancel(&'static str),
     /// Could not be composed.
     Fail(String),
     Defer {
@@ -343,6 +343,15 @@ impl Worker {
             m.recipient = Some(address.clone());
             to_send.push(m);
         }
+        // A message of a wave cancelled, or of a campaign ended, since it was queued (it may have
+        // been in flight, deferred or retrying then) is not sent.
+        let withdrawn = crate::reminders::waves::withdrawn(&self.db.conn, &to_send).await?;
+        if !withdrawn.is_empty() {
+            let (gone, keep): (Vec<_>, Vec<_>) =
+                to_send.into_iter().partition(|m| withdrawn.contains(&m.id));
+            plan.extend(gone.into_iter().map(|m| (m, Plan::Cancel("withdrawn"))));
+            to_send = keep;
+        }
         // Waves and reminders are written now, with the children who still need cover.
         let waiting: Vec<message::Model> = to_send
             .iter()
@@ -365,7 +374,9 @@ impl Worker {
                         composed.insert(m.id);
                         ready.push(m);
                     }
-                    Some(Late::Nothing) => plan.push((m, Plan::Cancel)),
+                    Some(Late::Nothing) => {
+                        plan.push((m, Plan::Cancel(crate::reminders::goal::INSURED_REASON)))
+                    }
                     Some(Late::Failed(e)) => plan.push((m, Plan::Fail(e))),
                 }
             }
@@ -452,9 +463,7 @@ impl Worker {
             .map(|(m, step)| async move {
                 let outcome = match step {
                     Plan::Suppress => Outcome::Suppressed,
-                    Plan::Cancel => Outcome::Cancel {
-                        reason: "child insured",
-                    },
+                    Plan::Cancel(reason) => Outcome::Cancel { reason },
                     Plan::Fail(e) => Outcome::Dead {
                         failure: Failure::new(ErrorClass::Content, &e),
                         fallback: None,
@@ -680,20 +689,45 @@ impl Worker {
             return Ok(None);
         }
         let key = format!("{}|fallback:{}", m.idempotency_key, step.channel.code());
-        let base = self.settings.base();
-        let Some(c) = self
-            .composer(&base)
-            .compose(
-                &self.db.conn,
-                m.guardian_id,
-                step.template_id,
-                step.template_version,
-                &key,
-                true,
+        // Messages of waves, reminders and thank-yous are written when sent, from the children
+        // they were queued for: so is their fallback. A manual message's is written now, as it
+        // was.
+        let bulk = [
+            outbox::source::WAVE,
+            outbox::source::RULE,
+            outbox::source::THANKS,
+        ]
+        .contains(&m.source_kind.as_str());
+        let (recipient, content, language) = if bulk {
+            let Some(address) = guardian::Entity::find_by_id(m.guardian_id)
+                .one(&self.db.conn)
+                .await?
+                .and_then(|g| super::compose::address(&g, step.channel))
+            else {
+                return Ok(None);
+            };
+            (address, None, Lang::parse(&m.language).unwrap_or_default())
+        } else {
+            let base = self.settings.base();
+            let Some(c) = self
+                .composer(&base)
+                .compose(
+                    &self.db.conn,
+                    m.guardian_id,
+                    step.template_id,
+                    step.template_version,
+                    &key,
+                    true,
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            (
+                c.recipient,
+                Some(c.content),
+                Lang::parse(&m.language).unwrap_or(c.language),
             )
-            .await?
-        else {
-            return Ok(None);
         };
         let students: Vec<i64> = super::entity::message_student::Entity::find()
             .filter(super::entity::message_student::Column::MessageId.eq(m.id))
@@ -717,9 +751,9 @@ impl Worker {
             channel: step.channel,
             template_id: Some(step.template_id),
             template_version: Some(step.template_version),
-            language: Lang::parse(&m.language).unwrap_or(c.language),
-            recipient: c.recipient,
-            content: c.content,
+            language,
+            recipient,
+            content,
             student_ids: students,
             fallback: rest.to_vec(),
             fallback_of: Some(m.id),

@@ -415,7 +415,7 @@ impl YearFacts {
 
 /// Facts of the current school year, in the message's language.
 async fn year_facts<C: ConnectionTrait>(conn: &C, lang: Lang) -> AppResult<YearFacts> {
-    let today = Utc::now().date_naive();
+    let today = school_year::today();
     Ok(match school_year::current(conn, today).await? {
         Some(y) => YearFacts::of(&y, lang, None),
         None => YearFacts::default(),

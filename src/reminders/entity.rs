@@ -93,6 +93,8 @@ pub mod occurrence {
         pub leased_by: Option<String>,
         pub lease_until: Option<DateTimeUtc>,
         pub note: Option<String>,
+        /// For deadline rules: the deadlines served, `yyyy-mm-dd,…`.
+        pub deadlines: Option<String>,
         pub started_at: DateTimeUtc,
         pub finished_at: Option<DateTimeUtc>,
     }

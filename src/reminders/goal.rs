@@ -10,6 +10,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use super::entity::rule;
 use super::materialise;
 use super::steps::Step;
+use crate::campaigns::entity::campaign;
+use crate::campaigns::kinds::CampaignStatus;
 use crate::contacts::entity::student;
 use crate::contacts::fields::HiStatus;
 use crate::db::Params;
@@ -17,6 +19,10 @@ use crate::delivery::entity::{message, message_student};
 use crate::delivery::model::Status;
 use crate::delivery::outbox::{self, source};
 use crate::error::AppResult;
+
+/// Why a waiting message is withdrawn when its children are covered (also the worker's reason
+/// for not sending a message left with nobody to write about).
+pub const INSURED_REASON: &str = "child insured";
 
 /// Called in the transaction that changed these students' HI status. Answers the messages
 /// cancelled.
@@ -33,30 +39,31 @@ async fn cancel_waiting<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> Ap
     if student_ids.is_empty() {
         return Ok(Vec::new());
     }
+    // Waiting messages about these children, of a manual send or of a wave or rule whose
+    // audience is the uninsured (a wave to insured families, say about renewing a card, is not
+    // the insurance drive's to withdraw). A thank-you is about a child who is insured: it goes.
     let mut candidates: HashSet<i64> = HashSet::new();
     for chunk in student_ids.chunks(500) {
-        let ids: Vec<i64> = message_student::Entity::find()
-            .select_only()
-            .column(message_student::Column::MessageId)
-            .filter(message_student::Column::StudentId.is_in(chunk.to_vec()))
-            .filter(
-                message_student::Column::MessageId.in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(message::Column::Id)
-                        .from(message::Entity)
-                        .and_where(
-                            message::Column::Status
-                                .is_in([Status::Queued.code(), Status::Retrying.code()]),
-                        )
-                        // A thank-you is about a child who is insured: it goes out.
-                        .and_where(message::Column::SourceKind.ne(source::THANKS))
-                        .to_owned(),
-                ),
-            )
-            .into_tuple()
-            .all(conn)
-            .await?;
-        candidates.extend(ids);
+        let mut p = Params::new(conn.get_database_backend());
+        let sql = format!(
+            "SELECT DISTINCT m.id AS id FROM message_students ms JOIN messages m ON m.id = ms.message_id \
+             WHERE ms.student_id IN {ids} AND m.status IN ({queued}, {retrying}) \
+               AND (m.source_kind = {manual} \
+                 OR (m.source_kind = {wave} AND m.source_id IN (SELECT w.id FROM waves w \
+                   JOIN audiences a ON a.id = w.audience_id WHERE a.hi_status = {uninsured})) \
+                 OR (m.source_kind = {rule} AND m.source_id IN (SELECT r.id FROM reminder_rules r \
+                   JOIN audiences a ON a.id = r.audience_id WHERE a.hi_status = {uninsured})))",
+            ids = p.bind_list(chunk),
+            queued = p.bind(Status::Queued.code()),
+            retrying = p.bind(Status::Retrying.code()),
+            manual = p.bind(source::MANUAL),
+            wave = p.bind(source::WAVE),
+            rule = p.bind(source::RULE),
+            uninsured = p.bind(HiStatus::Uninsured.code()),
+        );
+        for r in conn.query_all(p.statement(sql)).await? {
+            candidates.insert(r.try_get("", "id")?);
+        }
     }
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -93,7 +100,7 @@ async fn cancel_waiting<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> Ap
             outbox::cancel_where(
                 conn,
                 sea_orm::Condition::all().add(message::Column::Id.is_in(chunk.to_vec())),
-                "child insured",
+                INSURED_REASON,
             )
             .await?,
         );
@@ -101,9 +108,10 @@ async fn cancel_waiting<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> Ap
     Ok(cancelled)
 }
 
-/// For each reminder rule with a thank-you template that reminded a parent about one of these
-/// (now covered) children: one thank-you per rule, child and parent, on the template's channel
-/// when the parent consented to it. Written when sent, like reminders.
+/// For each active reminder rule of an active campaign with a thank-you template that reminded
+/// a parent about one of these (now covered) children — a reminder sent or on its way, or one
+/// withdrawn because a child got insured: one thank-you per rule, child and parent, on the
+/// template's channel when the parent consented to it. Written when sent, like reminders.
 async fn thank<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> AppResult<u64> {
     let backend = conn.get_database_backend();
     let mut rules: HashSet<i64> = HashSet::new();
@@ -127,6 +135,16 @@ async fn thank<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> AppResult<u
     for r in rule::Entity::find()
         .filter(rule::Column::Id.is_in(rules))
         .filter(rule::Column::ThankYou.is_not_null())
+        .filter(rule::Column::Active.eq(true))
+        .filter(
+            rule::Column::CampaignId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(campaign::Column::Id)
+                    .from(campaign::Entity)
+                    .and_where(campaign::Column::Status.eq(CampaignStatus::Active.code()))
+                    .to_owned(),
+            ),
+        )
         .all(conn)
         .await?
     {
@@ -155,6 +173,13 @@ async fn thank<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> AppResult<u
             let uninsured = p.bind(HiStatus::Uninsured.code());
             let reachable = materialise::reachable(step.channel, &mut p);
             let reminded = p.bind(source::RULE);
+            // A reminder withdrawn because the child got insured counts too: the thank-you comes
+            // instead of it.
+            let also = format!(
+                " OR (m.status = 'cancelled' AND EXISTS (SELECT 1 FROM message_events e \
+                 WHERE e.message_id = m.id AND e.kind = 'cancelled' AND e.detail LIKE {}))",
+                p.bind(format!("%\"{}\"%", INSURED_REASON))
+            );
             let sql = format!(
                 "INSERT INTO messages (idempotency_key, source_kind, source_id, campaign_id, school_id, \
                    guardian_id, channel, template_id, template_version, language, recipient, status, \
@@ -168,7 +193,8 @@ async fn thank<C: ConnectionTrait>(conn: &C, student_ids: &[i64]) -> AppResult<u
                    AND g.erased_at IS NULL AND {reachable} \
                    AND EXISTS (SELECT 1 FROM messages m JOIN message_students ms ON ms.message_id = m.id \
                      WHERE m.source_kind = {reminded} AND m.source_id = {rule_id} AND m.guardian_id = g.id \
-                     AND ms.student_id = st.id AND m.status NOT IN ('suppressed', 'dead')) \
+                     AND ms.student_id = st.id AND (m.status IN ('queued', 'sending', 'retrying', \
+                       'sent', 'delivered', 'read'){also})) \
                  ON CONFLICT (idempotency_key) DO NOTHING",
                 addr = materialise::address(step.channel),
             );

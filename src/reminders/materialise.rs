@@ -67,6 +67,9 @@ pub struct Job {
     pub tz: Tz,
 }
 
+/// The PostgreSQL advisory lock that serialises materialisation slices across instances.
+const MATERIALISE_LOCK: i64 = 0x0068_696f_2d6d_6174;
+
 /// Where a job keeps its progress: the row of a wave or of a rule occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -658,6 +661,20 @@ async fn slice(
     // Whole microseconds: PostgreSQL keeps no more, and the slice's rows are found by it.
     let now = Utc::now().trunc_subsecs(6);
     let tx = db.begin_write().await?;
+    if backend == DbBackend::Postgres {
+        // One slice at a time across every instance (SQLite has one writer anyway): the
+        // frequency cap counts a guardian's messages, and two slices of different jobs writing
+        // for the same guardians at once would not see each other's.
+        tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MATERIALISE_LOCK})"))
+            .await?;
+        // A slice reads a narrow range of ids through indexes at every step. The planner, seeing
+        // a message table that this very run is filling (its statistics say empty), would
+        // otherwise scan that table for every guardian; and compiling the plan (JIT) costs more
+        // than running it.
+        tx.execute_unprepared("SET LOCAL enable_seqscan = off")
+            .await?;
+        tx.execute_unprepared("SET LOCAL jit = off").await?;
+    }
     let mut p = Params::new(backend);
     let sql = format!(
         "UPDATE {table} SET done_through = {hi}, lease_until = {until} \
@@ -672,15 +689,6 @@ async fn slice(
     );
     if tx.execute(p.statement(sql)).await?.rows_affected() != 1 {
         return Ok(None);
-    }
-    if backend == DbBackend::Postgres {
-        // A slice reads a narrow range of ids through indexes at every step. The planner, seeing
-        // a message table that this very run is filling (its statistics say empty), would
-        // otherwise scan that table for every guardian; and compiling the plan (JIT) costs more
-        // than running it.
-        tx.execute_unprepared("SET LOCAL enable_seqscan = off")
-            .await?;
-        tx.execute_unprepared("SET LOCAL jit = off").await?;
     }
     let caps = caps_for_slice(&*tx, job, lo, hi, now).await?;
     let queued = tx

@@ -508,6 +508,9 @@ pub async fn get(db: &Db, actor: &Actor, settings: &Settings, id: i64) -> AppRes
 }
 
 /// The materialisation job of one occurrence of a rule, due at `due_at`.
+///
+/// A deadline rule's occurrence serves the deadlines `dates` when given (the occurrence that
+/// runs after downtime serves those of the fire times it stands for), else those of `due_at`.
 pub async fn job_for<C: ConnectionTrait>(
     conn: &C,
     r: &rule::Model,
@@ -515,6 +518,7 @@ pub async fn job_for<C: ConnectionTrait>(
     settings: &Settings,
     due_at: DateTime<Utc>,
     occurrence_id: Option<i64>,
+    dates: Option<Vec<chrono::NaiveDate>>,
 ) -> AppResult<Job> {
     let audience = audience::entity::Entity::find_by_id(r.audience_id)
         .one(conn)
@@ -533,12 +537,14 @@ pub async fn job_for<C: ConnectionTrait>(
         Some(DeadlineFilter {
             school_year_id: year.id,
             year_deadline: year.deadline,
-            dates: schedule::deadlines_for(
-                due_at,
-                &offsets,
-                r.at_minute.unwrap_or(0).max(0) as u32,
-                settings.timezone,
-            ),
+            dates: dates.unwrap_or_else(|| {
+                schedule::deadlines_for(
+                    due_at,
+                    &offsets,
+                    r.at_minute.unwrap_or(0).max(0) as u32,
+                    settings.timezone,
+                )
+            }),
         })
     } else {
         None
@@ -581,10 +587,10 @@ pub async fn dry_run(
         }
         _ => now,
     };
-    let job = job_for(&db.conn, &r, campaign, settings, at, None).await?;
+    let job = job_for(&db.conn, &r, campaign, settings, at, None, None).await?;
     Ok(DryRun {
         at,
-        estimate: estimate(db, composer, settings, &job).await?,
+        estimate: estimate(db, actor, composer, settings, &job).await?,
     })
 }
 
@@ -706,7 +712,10 @@ pub async fn preview_schedule(
                         .one(&db.conn)
                         .await?
                 }
-                None => school_year::current(&db.conn, Utc::now().date_naive()).await?,
+                None => {
+                    let today = Utc::now().with_timezone(&settings.timezone).date_naive();
+                    school_year::current(&db.conn, today).await?
+                }
             };
             match (offsets, at, year) {
                 (Some(offsets), Some(at_minute), Some(year)) => Some(Schedule::Deadline {

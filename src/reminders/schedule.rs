@@ -20,15 +20,21 @@ pub enum Schedule {
     },
 }
 
-/// The `cron` crate counts days of the week from 1 = Sunday and wants a seconds field; people
-/// write `min hour day month weekday` with 0 or 7 = Sunday. Weekday numbers become names
-/// (which mean the same to both), and `0` seconds go in front.
+/// The `cron` crate counts days of the week from 1 = Sunday, wants a seconds field, and fires
+/// only when both the day of the month and the weekday match. People write `min hour day month
+/// weekday` with 0 or 7 = Sunday, and in the usual cron either day field matching fires. So the
+/// weekday field is expanded here into the names of its days (which mean the same to both), `0`
+/// seconds go in front, and a schedule restricting both day fields is refused rather than run
+/// with a meaning its author did not intend.
 pub fn parse_cron(raw: &str) -> Result<cron::Schedule, Msg> {
     let fields: Vec<&str> = raw.split_whitespace().collect();
     if fields.len() != 5 {
         return Err(Msg::new("error-cron-fields"));
     }
     let weekday = weekday_names(fields[4]).ok_or_else(|| Msg::new("error-cron"))?;
+    if fields[2] != "*" && fields[2] != "?" && weekday != "*" {
+        return Err(Msg::new("error-cron-day-and-weekday"));
+    }
     let expr = format!(
         "0 {} {} {} {} {}",
         fields[0], fields[1], fields[2], fields[3], weekday
@@ -38,57 +44,55 @@ pub fn parse_cron(raw: &str) -> Result<cron::Schedule, Msg> {
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 
-/// One weekday as a name: a number 0–7 (0 and 7 are Sunday) or a name already.
-fn day_name(raw: &str) -> Option<String> {
-    match raw.parse::<usize>() {
-        Ok(n) if n <= 7 => Some(DAYS[n % 7].to_string()),
+/// One weekday as a number 0–7 (0 and 7 are Sunday) or a name, as 0–7.
+fn day_number(raw: &str) -> Option<usize> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) if n <= 7 => Some(n),
         Ok(_) => None,
         Err(_) => {
-            let lower = raw.to_ascii_lowercase();
-            DAYS.iter()
-                .find(|d| d.to_ascii_lowercase() == lower)
-                .map(|d| d.to_string())
+            let lower = raw.trim().to_ascii_lowercase();
+            DAYS.iter().position(|d| d.to_ascii_lowercase() == lower)
         }
     }
 }
 
-/// The weekday field with numbers turned into names. A range ending on 7 (`5-7`) becomes
-/// `Fri-Sat,Sun`, since `Sun` is the start of the `cron` crate's week.
+/// The weekday field as the names of the days it selects (`*` when it selects every day), read
+/// as the usual cron reads it: lists, ranges (`1-5`, `5-7`) and steps (`*/2`, `1-7/2`).
 fn weekday_names(field: &str) -> Option<String> {
-    let mut out = Vec::new();
+    let mut days = [false; 7];
     for item in field.split(',') {
         let (range, step) = match item.split_once('/') {
-            Some((r, s)) => (r, Some(s)),
-            None => (item, None),
+            Some((r, s)) => (r, s.trim().parse::<usize>().ok().filter(|s| *s > 0)?),
+            None => (item, 1),
         };
-        let step_text = step.map(|s| format!("/{s}")).unwrap_or_default();
-        if range == "*" || range == "?" {
-            out.push(format!("{range}{step_text}"));
-            continue;
+        let (first, last) = match range.trim() {
+            "*" | "?" => (0, 6),
+            r => match r.split_once('-') {
+                Some((a, b)) => (day_number(a)?, day_number(b)?),
+                None => {
+                    let d = day_number(r)?;
+                    (d, if item.contains('/') { 7 } else { d })
+                }
+            },
+        };
+        if first > last {
+            return None;
         }
-        match range.split_once('-') {
-            Some((a, b)) => {
-                let start = day_name(a)?;
-                let end_is_seven = b.trim() == "7";
-                let end = if end_is_seven {
-                    "Sat".to_string()
-                } else {
-                    day_name(b)?
-                };
-                let start_index = DAYS.iter().position(|d| *d == start)?;
-                let end_index = DAYS.iter().position(|d| *d == end)?;
-                if start_index > end_index {
-                    return None;
-                }
-                out.push(format!("{start}-{end}{step_text}"));
-                if end_is_seven && step.is_none() && start_index > 0 {
-                    out.push("Sun".into());
-                }
-            }
-            None => out.push(format!("{}{step_text}", day_name(range)?)),
+        for d in (first..=last).step_by(step) {
+            days[d % 7] = true;
         }
     }
-    Some(out.join(","))
+    if days.iter().all(|d| *d) {
+        return Some("*".into());
+    }
+    Some(
+        DAYS.iter()
+            .zip(days)
+            .filter(|(_, on)| *on)
+            .map(|(d, _)| *d)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 /// Offsets typed as `-7,-3,-1` or `7 3 1 trước` … kept simple: whole numbers between −365 and
@@ -193,6 +197,35 @@ impl Schedule {
             }
         }
         out
+    }
+
+    /// For a deadline schedule, the deadlines served by its fire times in `[from, until]` that
+    /// are on or after `today` (a reminder before a deadline that has passed is pointless).
+    /// None for a cron schedule.
+    pub fn deadlines_between(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        today: NaiveDate,
+        tz: Tz,
+    ) -> Option<Vec<NaiveDate>> {
+        let Schedule::Deadline {
+            offsets,
+            at_minute,
+            deadlines,
+        } = self
+        else {
+            return None;
+        };
+        let mut out: Vec<NaiveDate> = Self::deadline_times(offsets, *at_minute, deadlines, tz)
+            .into_iter()
+            .filter(|t| *t >= from && *t <= until)
+            .flat_map(|t| deadlines_for(t, offsets, *at_minute, tz))
+            .filter(|d| *d >= today)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Some(out)
     }
 
     /// The latest fire time in `[from, until]`, and how many fire times lie in that window
@@ -317,7 +350,23 @@ mod tests {
     }
 
     #[test]
+    fn weekday_fields_read_as_the_usual_cron_reads_them() {
+        assert_eq!(weekday_names("7-7").unwrap(), "Sun");
+        assert_eq!(weekday_names("1-7/2").unwrap(), "Sun,Mon,Wed,Fri");
+        assert_eq!(weekday_names("*/2").unwrap(), "Sun,Tue,Thu,Sat");
+        assert_eq!(weekday_names("5-7").unwrap(), "Sun,Fri,Sat");
+        assert_eq!(weekday_names("mon,WED").unwrap(), "Mon,Wed");
+        assert_eq!(weekday_names("0-6").unwrap(), "*");
+        assert!(weekday_names("5-1").is_none());
+        assert!(weekday_names("1/0").is_none());
+    }
+
+    #[test]
     fn bad_cron_is_refused() {
+        assert!(
+            parse_cron("0 8 1 * 1").is_err(),
+            "a day of the month and a weekday together are ambiguous"
+        );
         assert!(parse_cron("0 7 * *").is_err());
         assert!(parse_cron("0 7 * * * *").is_err());
         assert!(parse_cron("61 7 * * *").is_err());

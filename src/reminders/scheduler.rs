@@ -188,21 +188,6 @@ impl Scheduler {
             None => (None, 0),
         };
         let next = schedule.as_ref().and_then(|s| s.next_after(now, tz));
-        let moved = rule::Entity::update_many()
-            .col_expr(rule::Column::NextRunAt, Expr::value(next))
-            .col_expr(rule::Column::LastRunAt, Expr::value(due.or(r.last_run_at)))
-            .filter(rule::Column::Id.eq(r.id))
-            .filter(rule::Column::Active.eq(true))
-            .filter(rule::Column::NextRunAt.eq(was))
-            .exec(&self.db.conn)
-            .await?;
-        if moved.rows_affected != 1 {
-            // Another scheduler took this occurrence.
-            return Ok(());
-        }
-        let Some(due) = due else {
-            return Ok(());
-        };
         let paused = campaign.status != CampaignStatus::Active.code();
         // Notes are codes the pages translate.
         let note = if paused {
@@ -212,31 +197,74 @@ impl Scheduler {
         } else {
             None
         };
-        let Some(occ) = self.open_occurrence(r.id, due, now, paused, note).await? else {
+        // A deadline rule's missed fire times served other schools than the latest one: the
+        // occurrence that runs serves every deadline they served that has not passed.
+        let dates = schedule
+            .as_ref()
+            .and_then(|s| s.deadlines_between(was, now, now.with_timezone(&tz).date_naive(), tz));
+        // Moving the next fire time (compare-and-set) and opening the occurrence are one
+        // transaction: a crash between them cannot lose the occurrence.
+        let tx = self.db.begin_write().await?;
+        let moved = rule::Entity::update_many()
+            .col_expr(rule::Column::NextRunAt, Expr::value(next))
+            .col_expr(rule::Column::LastRunAt, Expr::value(due.or(r.last_run_at)))
+            .filter(rule::Column::Id.eq(r.id))
+            .filter(rule::Column::Active.eq(true))
+            .filter(rule::Column::NextRunAt.eq(was))
+            .exec(&*tx)
+            .await?;
+        if moved.rows_affected != 1 {
+            // Another scheduler took this occurrence.
+            return Ok(());
+        }
+        let Some(due) = due else {
+            tx.commit().await?;
+            return Ok(());
+        };
+        let occ = self
+            .open_occurrence(&*tx, r.id, due, now, paused, note, dates.as_deref())
+            .await?;
+        tx.commit().await?;
+        let Some(occ) = occ else {
             return Ok(());
         };
         if paused {
             return Ok(());
         }
-        let job = job_for(&self.db.conn, &r, campaign, &self.settings, due, Some(occ)).await?;
+        let job = job_for(
+            &self.db.conn,
+            &r,
+            campaign,
+            &self.settings,
+            due,
+            Some(occ),
+            dates,
+        )
+        .await?;
         self.materialise(&job, occ, None, t).await
     }
 
     /// Inserts the occurrence, held by this scheduler (or skipped); None when it exists.
-    async fn open_occurrence(
+    #[allow(clippy::too_many_arguments)]
+    async fn open_occurrence<C: ConnectionTrait>(
         &self,
+        conn: &C,
         rule_id: i64,
         due: DateTime<Utc>,
         now: DateTime<Utc>,
         skipped: bool,
         note: Option<String>,
+        dates: Option<&[chrono::NaiveDate]>,
     ) -> AppResult<Option<i64>> {
-        let mut p = Params::new(self.db.backend());
+        let mut p = Params::new(conn.get_database_backend());
         let sql = format!(
             "INSERT INTO rule_occurrences (rule_id, due_at, status, queued, leased_by, lease_until, \
-               note, started_at, finished_at) \
-             VALUES ({rule}, {due}, {status}, 0, {holder}, {until}, {note}, {now}, {fin}) \
+               note, deadlines, started_at, finished_at) \
+             VALUES ({rule}, {due}, {status}, 0, {holder}, {until}, {note}, {dates}, {now}, {fin}) \
              ON CONFLICT (rule_id, due_at) DO NOTHING",
+            dates = p.bind(dates.map(|d| {
+                d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
+            })),
             rule = p.bind(rule_id),
             due = p.bind(due),
             status = p.bind(if skipped {
@@ -250,20 +278,13 @@ impl Scheduler {
             now = p.bind(now),
             fin = p.bind(skipped.then_some(now)),
         );
-        if self
-            .db
-            .conn
-            .execute(p.statement(sql))
-            .await?
-            .rows_affected()
-            != 1
-        {
+        if conn.execute(p.statement(sql)).await?.rows_affected() != 1 {
             return Ok(None);
         }
         Ok(occurrence::Entity::find()
             .filter(occurrence::Column::RuleId.eq(rule_id))
             .filter(occurrence::Column::DueAt.eq(due))
-            .one(&self.db.conn)
+            .one(conn)
             .await?
             .map(|o| o.id))
     }
@@ -363,6 +384,28 @@ impl Scheduler {
             else {
                 continue;
             };
+            if !r.active || campaign.status != CampaignStatus::Active.code() {
+                // Turned off, or its campaign paused or ended, since: the rest is not written.
+                occurrence::Entity::update_many()
+                    .col_expr(
+                        occurrence::Column::Status,
+                        Expr::value(occurrence_status::SKIPPED),
+                    )
+                    .col_expr(
+                        occurrence::Column::LeasedBy,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(occurrence::Column::FinishedAt, Expr::value(Some(now)))
+                    .filter(occurrence::Column::Id.eq(o.id))
+                    .exec(&self.db.conn)
+                    .await?;
+                continue;
+            }
+            let dates = o.deadlines.as_deref().map(|d| {
+                d.split(',')
+                    .filter_map(|x| x.trim().parse::<chrono::NaiveDate>().ok())
+                    .collect::<Vec<_>>()
+            });
             let job = job_for(
                 &self.db.conn,
                 &r,
@@ -370,6 +413,7 @@ impl Scheduler {
                 &self.settings,
                 o.due_at,
                 Some(o.id),
+                dates,
             )
             .await?;
             self.materialise(&job, o.id, o.done_through, t).await?;

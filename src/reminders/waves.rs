@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -272,8 +272,13 @@ pub fn job_of(w: &wave::Model, campaign: campaign::Model, spec: Spec, settings: 
 
 /// Counts a job's recipients per step, renders a few of its messages (one or two per step)
 /// and estimates SMS segments and cost from them.
+///
+/// The samples are real parents' messages only for `actor`s who see parents' contact details;
+/// for others they are the same templates filled with a made-up family (the counts and the
+/// segment estimate still come from real messages).
 pub async fn estimate(
     db: &Db,
+    actor: &Actor,
     composer: &Composer<'_>,
     settings: &Settings,
     job: &Job,
@@ -340,6 +345,9 @@ pub async fn estimate(
             }
         }
     }
+    if !crate::contacts::service::sees_contact_details(actor) {
+        samples = made_up_samples(db, composer, job).await?;
+    }
     let sms_messages: i64 = plans
         .iter()
         .filter(|p| p.channel == Channel::Sms)
@@ -358,6 +366,37 @@ pub async fn estimate(
         steps: plans,
         samples,
     })
+}
+
+/// Each step's template filled with a made-up family, for those who may not read real
+/// parents' messages.
+async fn made_up_samples(
+    db: &Db,
+    composer: &Composer<'_>,
+    job: &Job,
+) -> AppResult<Vec<SampleMessage>> {
+    let mut out = Vec::new();
+    for step in &job.steps {
+        let content = crate::messaging::service::version_content(
+            &db.conn,
+            step.template_id,
+            step.template_version,
+        )
+        .await?;
+        let vars = crate::messaging::service::sample_variables(
+            &db.conn,
+            composer.i18n,
+            step.language,
+            composer.base_url,
+        )
+        .await?;
+        out.push(SampleMessage {
+            guardian_id: 0,
+            channel: step.channel,
+            content: crate::messaging::render::render(&content, &vars)?,
+        });
+    }
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -452,7 +491,7 @@ pub async fn preview(
     let c = check(&db.conn, actor, settings, d).await?;
     let draft = unsaved(&c, actor, 0);
     let job = job_of(&draft, c.campaign, Spec::of(&c.audience), settings);
-    estimate(db, composer, settings, &job).await
+    estimate(db, actor, composer, settings, &job).await
 }
 
 fn summary(c: &Checked) -> serde_json::Value {
@@ -475,13 +514,20 @@ pub async fn save(
     let est = {
         let probe = unsaved(&c, actor, id.unwrap_or(0));
         let job = job_of(&probe, c.campaign.clone(), Spec::of(&c.audience), settings);
-        estimate(db, composer, settings, &job).await?
+        estimate(db, actor, composer, settings, &job).await?
     };
     let now = Utc::now();
     let tx = db.begin_write().await?;
     let m = match id {
         Some(id) => {
-            let existing = visible(&*tx, actor, id).await?;
+            visible(&*tx, actor, id).await?;
+            // Locked until this transaction ends (PostgreSQL; SQLite's write lock is held
+            // already): a confirmation cannot slip in between this check and the change.
+            let existing = wave::Entity::find_by_id(id)
+                .lock_exclusive()
+                .one(&*tx)
+                .await?
+                .ok_or(AppError::NotFound)?;
             if existing.status != status::DRAFT {
                 return Err(AppError::Conflict(Msg::new("error-wave-not-draft")));
             }
@@ -641,7 +687,7 @@ pub async fn confirm(
         .await?
         .ok_or(AppError::NotFound)?;
     let job = job_of(&w, campaign, Spec::of(&audience), settings);
-    let est = estimate(db, composer, settings, &job).await?;
+    let est = estimate(db, actor, composer, settings, &job).await?;
     let now = Utc::now();
     let tx = db.begin_write().await?;
     let res = wave::Entity::update_many()
@@ -657,10 +703,12 @@ pub async fn confirm(
         .col_expr(wave::Column::UpdatedAt, Expr::value(now))
         .filter(wave::Column::Id.eq(id))
         .filter(wave::Column::Status.eq(status::DRAFT))
+        // The draft these figures were estimated for, not one edited meanwhile.
+        .filter(wave::Column::UpdatedAt.eq(w.updated_at))
         .exec(&*tx)
         .await?;
     if res.rows_affected != 1 {
-        return Err(AppError::Conflict(Msg::new("error-wave-not-draft")));
+        return Err(AppError::Conflict(Msg::new("error-wave-changed")));
     }
     audit::record(
         &*tx,
@@ -784,8 +832,16 @@ pub async fn run_due(
             continue;
         }
         if campaign.status != CampaignStatus::Active.code() {
-            // The campaign ended before the wave went out.
+            // The campaign ended before the wave went out (or while it was materialised).
             finish(db, w.id, holder, status::CANCELLED).await?;
+            outbox::cancel_where(
+                &db.conn,
+                Condition::all()
+                    .add(message::Column::SourceKind.eq(source::WAVE))
+                    .add(message::Column::SourceId.eq(w.id)),
+                "campaign ended",
+            )
+            .await?;
             audit::record(
                 &db.conn,
                 &super::scheduler::system_actor(),
@@ -891,6 +947,9 @@ pub async fn close_finished(db: &Db, now: DateTime<Utc>) -> AppResult<u64> {
 /// "Retry failures": the wave's dead messages are sent again, from the first attempt.
 pub async fn retry_failures(db: &Db, actor: &Actor, id: i64) -> AppResult<u64> {
     let w = visible(&db.conn, actor, id).await?;
+    if w.status != status::SENDING && w.status != status::DONE {
+        return Err(AppError::Conflict(Msg::new("error-wave-not-sending")));
+    }
     delivery::retry_failures(
         db,
         actor,
@@ -901,4 +960,52 @@ pub async fn retry_failures(db: &Db, actor: &Actor, id: i64) -> AppResult<u64> {
         },
     )
     .await
+}
+
+/// Of these messages, those that must not go out any more: their wave was cancelled, or their
+/// campaign is completed or archived.
+pub async fn withdrawn<C: ConnectionTrait>(
+    conn: &C,
+    msgs: &[message::Model],
+) -> AppResult<std::collections::HashSet<i64>> {
+    use std::collections::{BTreeSet, HashSet};
+    let wave_ids: BTreeSet<i64> = msgs
+        .iter()
+        .filter(|m| m.source_kind == source::WAVE)
+        .filter_map(|m| m.source_id)
+        .collect();
+    let campaign_ids: BTreeSet<i64> = msgs.iter().filter_map(|m| m.campaign_id).collect();
+    let mut dead_waves: HashSet<i64> = HashSet::new();
+    if !wave_ids.is_empty() {
+        dead_waves = wave::Entity::find()
+            .filter(wave::Column::Id.is_in(wave_ids))
+            .filter(wave::Column::Status.eq(status::CANCELLED))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+    }
+    let mut ended: HashSet<i64> = HashSet::new();
+    if !campaign_ids.is_empty() {
+        ended = campaign::Entity::find()
+            .filter(campaign::Column::Id.is_in(campaign_ids))
+            .filter(campaign::Column::Status.is_in([
+                CampaignStatus::Completed.code(),
+                CampaignStatus::Archived.code(),
+            ]))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+    }
+    Ok(msgs
+        .iter()
+        .filter(|m| {
+            (m.source_kind == source::WAVE && m.source_id.is_some_and(|w| dead_waves.contains(&w)))
+                || m.campaign_id.is_some_and(|c| ended.contains(&c))
+        })
+        .map(|m| m.id)
+        .collect())
 }

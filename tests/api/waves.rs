@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use hi_outreach::config::Settings;
 use hi_outreach::contacts::fields::Channel;
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, Statement};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
 use serde_json::{json, Value};
 
 use crate::helpers::{send, spawn_app_with, TestApp};
@@ -127,6 +127,18 @@ impl Env {
         .await;
         assert_eq!(status, 200, "{w}");
         self.tick(Utc::now()).await;
+        let (_, d) = send(
+            &self.app,
+            &self.admin,
+            Method::GET,
+            &format!("/api/v1/waves/{id}"),
+            Value::Null,
+        )
+        .await;
+        assert!(
+            ["sending", "done"].contains(&d["wave"]["status"].as_str().unwrap()),
+            "materialised: {d}"
+        );
         id
     }
 
@@ -1101,6 +1113,275 @@ async fn waves_and_rules_stay_inside_their_makers_scope() {
     )
     .await;
     assert_eq!(status, 422, "{p}");
+    // Nor can the national wave be confirmed, cancelled or retried, or a national rule seen,
+    // changed or dry-run.
+    for action in ["confirm", "cancel", "retry"] {
+        assert_eq!(
+            app.api_status(
+                &staff_hn,
+                Method::POST,
+                &format!("/api/v1/waves/{national}/{action}")
+            )
+            .await,
+            404,
+            "{action}"
+        );
+    }
+    let (status, r) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/rules",
+        json!({"name": "Toàn quốc", "campaign_id": env.campaign, "audience_id": env.audience,
+               "steps": env.steps(&[ZALO]).await, "schedule_kind": "cron", "cron": "0 19 * * *",
+               "active": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let rule = r["id"].as_i64().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/api/v1/rules/{rule}")),
+        (Method::POST, format!("/api/v1/rules/{rule}/pause")),
+        (Method::POST, format!("/api/v1/rules/{rule}/dry-run")),
+    ] {
+        assert_eq!(
+            app.api_status(&staff_hn, method, &path).await,
+            404,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        app.api_status(&liaison, Method::GET, "/api/v1/rules").await,
+        403
+    );
+    // The Hà Nội wave goes to Hà Nội's parents only; its samples are a made-up family, since
+    // staff do not read real parents' messages.
+    let (_, e) = send(
+        app,
+        &staff_hn,
+        Method::POST,
+        "/api/v1/waves/preview",
+        json!({"name": "Hà Nội", "campaign_id": env.campaign, "audience_id": a["id"],
+               "steps": env.steps(&[ZALO]).await}),
+    )
+    .await;
+    assert_eq!(
+        e["samples"][0]["content"]["params"]["parent_name"], "Trần Thị Bình",
+        "the made-up family of template previews: {e}"
+    );
+    assert_eq!(e["samples"][0]["guardian_id"], 0);
+    let hn = w["id"].as_i64().unwrap();
+    let (status, c) = send(
+        app,
+        &staff_hn,
+        Method::POST,
+        &format!("/api/v1/waves/{hn}/confirm"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{c}");
+    env.tick(Utc::now()).await;
+    let names: Vec<String> = env
+        .messages("wave", hn)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(names, vec!["Lê Văn Em", "Trần Thị Bình"]);
+}
+
+#[tokio::test]
+async fn a_scheduler_that_died_half_way_is_taken_over_from_its_last_slice() {
+    let env = env_with(|s| s.materialise_batch = 1).await;
+    let app = &env.app;
+    let (_, w) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/waves",
+        json!({"name": "Bị gián đoạn", "campaign_id": env.campaign, "audience_id": env.audience,
+               "steps": env.steps(&[ZALO, EMAIL]).await}),
+    )
+    .await;
+    let id = w["id"].as_i64().unwrap();
+    send(
+        app,
+        &env.admin,
+        Method::POST,
+        &format!("/api/v1/waves/{id}/confirm"),
+        json!({}),
+    )
+    .await;
+    // A scheduler claimed it, wrote the slices up to the second parent's id, and died: its
+    // lease ran out a minute ago.
+    let second = env
+        .scalar("SELECT id FROM guardians WHERE full_name = 'Lê Văn Em'")
+        .await;
+    env.exec(&format!(
+        "UPDATE waves SET status = 'materialising', leased_by = 'dead-scheduler',          lease_until = {}, done_through = {second} WHERE id = {id}",
+        sql_time(app, Utc::now() - Duration::minutes(1))
+    ))
+    .await;
+    let t = env.tick(Utc::now()).await;
+    assert_eq!(t.waves, 1);
+    // Parents after the mark got theirs; those before it (the dead scheduler's part, which it
+    // committed) were not written twice — here they were never written, which shows the mark
+    // is honoured.
+    let names: Vec<String> = env
+        .messages("wave", id)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(names, vec!["Võ Thị Mai"], "only parents after the mark");
+    let (_, d) = send(
+        app,
+        &env.admin,
+        Method::GET,
+        &format!("/api/v1/waves/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(d["wave"]["status"], "sending");
+    // A slice whose claim was taken over stops the run: it writes nothing.
+    let (_, w) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/waves",
+        json!({"name": "Bị lấy mất", "campaign_id": env.campaign, "audience_id": env.audience,
+               "steps": env.steps(&[ZALO]).await}),
+    )
+    .await;
+    let other = w["id"].as_i64().unwrap();
+    env.exec(&format!(
+        "UPDATE waves SET status = 'materialising', leased_by = 'someone-else',          lease_until = {} WHERE id = {other}",
+        sql_time(app, Utc::now() + Duration::minutes(5))
+    ))
+    .await;
+    let wave = hi_outreach::reminders::entity::wave::Entity::find_by_id(other)
+        .one(&app.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    let job = hi_outreach::reminders::waves::job_of(
+        &wave,
+        hi_outreach::campaigns::entity::campaign::Entity::find_by_id(env.campaign)
+            .one(&app.db.conn)
+            .await
+            .unwrap()
+            .unwrap(),
+        hi_outreach::reminders::audience::Spec::of(
+            &hi_outreach::reminders::audience::entity::Entity::find_by_id(env.audience)
+                .one(&app.db.conn)
+                .await
+                .unwrap()
+                .unwrap(),
+        ),
+        &app.state.settings,
+    );
+    let run = hi_outreach::reminders::materialise::run(
+        &app.db,
+        &job,
+        hi_outreach::reminders::materialise::Progress::Wave(other),
+        "me",
+        None,
+        1,
+        Duration::minutes(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(run, hi_outreach::reminders::materialise::Run::Lost(0));
+    assert!(env.messages("wave", other).await.is_empty());
+}
+
+#[tokio::test]
+async fn messages_of_a_cancelled_wave_in_flight_are_not_sent_later() {
+    let env = env().await;
+    let app = &env.app;
+    let id = env.wave_now("Dừng giữa chừng", &[ZALO]).await;
+    // One message was claimed by a worker that then died (or was held back by quiet hours):
+    // cancelling cannot touch it while it is claimed...
+    let bình = env
+        .scalar(&format!(
+            "SELECT m.id FROM messages m JOIN guardians g ON g.id = m.guardian_id              WHERE g.full_name = 'Trần Thị Bình' AND m.source_id = {id}"
+        ))
+        .await;
+    env.exec(&format!(
+        "UPDATE messages SET status = 'sending', leased_by = 'gone#1', lease_until = {} WHERE id = {bình}",
+        sql_time(app, Utc::now() - Duration::seconds(1))
+    ))
+    .await;
+    let (status, _) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        &format!("/api/v1/waves/{id}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // ...but when its lease runs out and a worker takes it, it is cancelled, not sent.
+    let worker = hi_outreach::worker_for(&app.state);
+    assert_eq!(worker.run_once(Channel::Zalo).await.unwrap(), 1);
+    let statuses: Vec<String> = env
+        .messages("wave", id)
+        .await
+        .into_iter()
+        .map(|m| m.2)
+        .collect();
+    assert_eq!(statuses, vec!["cancelled", "cancelled"]);
+    assert!(
+        !app.outbox.path().join("zalo").exists(),
+        "nothing was written"
+    );
+    // Retrying the failures of a cancelled wave is refused.
+    let (status, _) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        &format!("/api/v1/waves/{id}/retry"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 409);
+}
+
+#[tokio::test]
+async fn a_wave_to_insured_families_is_not_withdrawn_by_status_changes() {
+    let env = env().await;
+    let app = &env.app;
+    let (_, a) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/audiences",
+        json!({"name": "Đã có thẻ", "hi_status": "insured"}),
+    )
+    .await;
+    let (_, w) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/waves",
+        json!({"name": "Gia hạn thẻ", "campaign_id": env.campaign, "audience_id": a["id"],
+               "steps": env.steps(&[ZALO]).await, "send_at": (Utc::now() + Duration::hours(1)).to_rfc3339()}),
+    )
+    .await;
+    let id = w["id"].as_i64().unwrap();
+    send(
+        app,
+        &env.admin,
+        Method::POST,
+        &format!("/api/v1/waves/{id}/confirm"),
+        json!({}),
+    )
+    .await;
+    env.tick(Utc::now() + Duration::hours(2)).await;
+    assert_eq!(env.messages("wave", id).await.len(), 1);
+    // Saving the insured child's status again (a card date corrected, say) keeps the message.
+    env.insure("Phạm Gia Huy").await;
+    assert_eq!(env.messages("wave", id).await[0].2, "queued");
 }
 
 #[tokio::test]
@@ -1250,4 +1531,70 @@ async fn pages_draft_estimate_confirm_a_wave_and_set_up_a_rule() {
         page.contains(&format!("value=\"{day}\"")),
         "the deadline is shown"
     );
+}
+
+#[tokio::test]
+async fn after_downtime_a_deadline_rule_still_reminds_every_school_it_missed() {
+    let env = env().await;
+    let app = &env.app;
+    let hn1 = env
+        .scalar("SELECT id FROM schools WHERE code = 'HN-1'")
+        .await;
+    let hcm1 = env
+        .scalar("SELECT id FROM schools WHERE code = 'HCM-1'")
+        .await;
+    // Hà Nội's deadline a day before Hồ Chí Minh City's: their "3 days before" fall on two
+    // days in a row.
+    for (school, days) in [(hn1, 10), (hcm1, 11)] {
+        let day = (env.today + Duration::days(days)).to_string();
+        let (status, b) = send(
+            app,
+            &env.admin,
+            Method::PUT,
+            &format!("/api/v1/schools/{school}/deadline"),
+            json!({"school_year": "TEST", "deadline": day}),
+        )
+        .await;
+        assert_eq!(status, 204, "{b}");
+    }
+    let (status, r) = send(
+        app,
+        &env.admin,
+        Method::POST,
+        "/api/v1/rules",
+        json!({"name": "3 ngày trước hạn", "campaign_id": env.campaign, "audience_id": env.audience,
+               "steps": env.steps(&[ZALO, EMAIL]).await, "schedule_kind": "deadline",
+               "offsets": "-3", "at_time": "19:00", "active": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{r}");
+    let rule = r["id"].as_i64().unwrap();
+    // Nothing ran on Hà Nội's day; the scheduler is back an hour after Hồ Chí Minh City's.
+    let hcm_day = env.today + Duration::days(8);
+    let back = VN
+        .from_local_datetime(&hcm_day.and_hms_opt(20, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    let t = env.tick(back).await;
+    assert_eq!(t.occurrences, 1, "one run");
+    let names: Vec<String> = env
+        .messages("rule", rule)
+        .await
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["Lê Văn Em", "Trần Thị Bình", "Võ Thị Mai"],
+        "both schools' parents, once each"
+    );
+    let (_, d) = send(
+        app,
+        &env.admin,
+        Method::GET,
+        &format!("/api/v1/rules/{rule}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(d["occurrences"][0]["missed"], 1, "{d}");
 }

@@ -795,3 +795,6 @@ deadline-title = HI collection deadline
 label-deadline = The school's own deadline
 hint-deadline = Empty to use the school year's.
 label-year-deadline = The school year's deadline
+error-wave-not-sending = Failures can be retried only for a wave that has gone out
+error-cron-day-and-weekday = Choose a day of the month or a day of the week, not both
+error-wave-changed = The wave was just changed or confirmed; look at it again, then confirm

@@ -789,3 +789,6 @@ deadline-title = Hạn thu BHYT
 label-deadline = Hạn riêng của trường
 hint-deadline = Để trống để dùng hạn chung của năm học.
 label-year-deadline = Hạn chung của năm học
+error-wave-not-sending = Chỉ gửi lại được tin lỗi của đợt đã gửi đi
+error-cron-day-and-weekday = Chọn ngày trong tháng hoặc thứ trong tuần, không chọn cả hai
+error-wave-changed = Đợt gửi vừa được sửa hoặc xác nhận; hãy xem lại rồi xác nhận
