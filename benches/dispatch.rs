@@ -6,6 +6,7 @@
 //! ```sh
 //! cargo bench --bench dispatch                       # 100,000 messages, both sinks, both databases
 //! cargo bench --bench dispatch -- --messages 20000 --db sqlite --sink http
+//! cargo bench --bench dispatch -- --written-when-sent   # messages written by the worker, as waves' are
 //! ```
 //! PostgreSQL is reached at `BENCH_DATABASE_URL` (default postgres://postgres@127.0.0.1:5432/postgres);
 //! a fresh database is created for each run and dropped after.
@@ -45,6 +46,9 @@ const IN_FLIGHT: usize = 32;
 struct Shape {
     workers: usize,
     batch: u32,
+    /// `--written-when-sent`: messages queued as waves and reminders queue them, without
+    /// content, each about a child; the worker writes each one when it sends it.
+    written_when_sent: bool,
 }
 /// Distinct parents the messages go to.
 const GUARDIANS: usize = 10_000;
@@ -295,6 +299,73 @@ async fn add_guardians(db: &Db) -> Vec<i64> {
     ids
 }
 
+/// A child for each parent, in one school, for messages written when sent.
+async fn add_children(db: &Db, guardians: &[i64]) -> Vec<i64> {
+    use hi_outreach::contacts::entity::{student, student_guardian};
+    let now = Utc::now();
+    let school = hi_outreach::org::service::create_school(
+        db,
+        &Actor::cli(),
+        &hi_outreach::org::service::SchoolDraft {
+            code: "BENCH-1".into(),
+            name: "Trường THCS Nguyễn Trãi".into(),
+            level: "lower_secondary".into(),
+            province_code: "01".into(),
+            commune_code: None,
+            enrolled_students: Some(10_000),
+            address: None,
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let rows: Vec<student::ActiveModel> = (0..guardians.len())
+        .map(|i| student::ActiveModel {
+            school_id: Set(school),
+            si_number: Set(None),
+            full_name: Set(format!("Nguyễn Văn Học Sinh {i}")),
+            search_key: Set(format!("nguyen van hoc sinh {i}")),
+            date_of_birth: Set(chrono::NaiveDate::from_ymd_opt(2012, 5, 1).unwrap()),
+            grade: Set(Some("8".into())),
+            class_name: Set(Some("8A".into())),
+            hi_status: Set("uninsured".into()),
+            card_valid_until: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        student::Entity::insert_many(chunk.to_vec())
+            .exec(&db.conn)
+            .await
+            .unwrap();
+    }
+    let mut ids: Vec<i64> = student::Entity::find()
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort_unstable();
+    let links: Vec<student_guardian::ActiveModel> = ids
+        .iter()
+        .zip(guardians)
+        .map(|(s, g)| student_guardian::ActiveModel {
+            student_id: Set(*s),
+            guardian_id: Set(*g),
+        })
+        .collect();
+    for chunk in links.chunks(1000) {
+        student_guardian::Entity::insert_many(chunk.to_vec())
+            .exec(&db.conn)
+            .await
+            .unwrap();
+    }
+    ids
+}
+
 struct PlatformRun {
     enqueue_per_sec: f64,
     send_per_sec: f64,
@@ -381,13 +452,22 @@ async fn platform(
         .unwrap()
         .unwrap();
 
+    let children = if shape.written_when_sent {
+        add_children(&db, &guardians).await
+    } else {
+        Vec::new()
+    };
     let start = Instant::now();
     let msgs: Vec<NewMessage> = (0..n)
         .map(|i| {
             let g = guardians[i % guardians.len()];
             NewMessage {
                 idempotency_key: format!("bench:{i}"),
-                source_kind: outbox::source::MANUAL,
+                source_kind: if shape.written_when_sent {
+                    outbox::source::WAVE
+                } else {
+                    outbox::source::MANUAL
+                },
                 source_id: None,
                 occurrence_id: None,
                 campaign_id: None,
@@ -401,8 +481,11 @@ async fn platform(
                     Channel::Email => format!("phu.huynh{}@example.vn", i % guardians.len()),
                     _ => format!("VSSID-{}", i % guardians.len()),
                 },
-                content: Some(sample.content.clone()),
-                student_ids: vec![],
+                content: (!shape.written_when_sent).then(|| sample.content.clone()),
+                student_ids: children
+                    .get(i % guardians.len())
+                    .map(|c| vec![*c])
+                    .unwrap_or_default(),
                 fallback: vec![],
                 fallback_of: None,
                 not_before: Utc::now(),
@@ -471,10 +554,17 @@ async fn main() {
     let shape = Shape {
         workers: arg(&args, "--workers").map_or(2, |v| v.parse().expect("--workers N")),
         batch: arg(&args, "--batch").map_or(500, |v| v.parse().expect("--batch N")),
+        written_when_sent: args.iter().any(|a| a == "--written-when-sent"),
     };
     println!(
-        "{n} messages, {IN_FLIGHT} sends in flight, {} worker instances claiming {} at a time, {GUARDIANS} parents",
-        shape.workers, shape.batch
+        "{n} messages, {IN_FLIGHT} sends in flight, {} worker instances claiming {} at a time, {GUARDIANS} parents{}",
+        shape.workers,
+        shape.batch,
+        if shape.written_when_sent {
+            ", each message written when sent"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<6} {:<10} {:>14} {:>14} {:>14} {:>8}",

@@ -96,9 +96,19 @@ fn render_one(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {field}: {e}")))
 }
 
+/// The two registries, built once: making one registers every built-in helper, which cost
+/// more than rendering a short message.
+fn registries() -> (&'static Handlebars<'static>, &'static Handlebars<'static>) {
+    static TEXT: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    static HTML: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    (
+        TEXT.get_or_init(|| registry(false)),
+        HTML.get_or_init(|| registry(true)),
+    )
+}
+
 pub fn render(content: &Content, vars: &Variables) -> AppResult<Rendered> {
-    let text = registry(false);
-    let html = registry(true);
+    let (text, html) = registries();
     Ok(match content {
         Content::Email {
             subject,
@@ -106,12 +116,12 @@ pub fn render(content: &Content, vars: &Variables) -> AppResult<Rendered> {
             text: plain,
         } => Rendered::Email {
             // Line breaks have no place in a subject header.
-            subject: render_one(&text, "subject", subject, vars)?.replace(['\r', '\n'], " "),
-            html: render_one(&html, "html", body, vars)?,
-            text: render_one(&text, "text", plain, vars)?,
+            subject: render_one(text, "subject", subject, vars)?.replace(['\r', '\n'], " "),
+            html: render_one(html, "html", body, vars)?,
+            text: render_one(text, "text", plain, vars)?,
         },
         Content::Sms { text: body } => {
-            let rendered = render_one(&text, "text", body, vars)?;
+            let rendered = render_one(text, "text", body, vars)?;
             Rendered::Sms {
                 info: sms::info(&rendered),
                 text: rendered,
@@ -124,13 +134,13 @@ pub fn render(content: &Content, vars: &Variables) -> AppResult<Rendered> {
             template_id: template_id.clone(),
             params: params
                 .iter()
-                .map(|(k, v)| Ok((k.clone(), render_one(&text, k, v, vars)?)))
+                .map(|(k, v)| Ok((k.clone(), render_one(text, k, v, vars)?)))
                 .collect::<AppResult<_>>()?,
         },
         Content::Push { title, body, link } => Rendered::Push {
-            title: render_one(&text, "title", title, vars)?,
-            body: render_one(&text, "body", body, vars)?,
-            link: render_one(&text, "link", link, vars)?,
+            title: render_one(text, "title", title, vars)?,
+            body: render_one(text, "body", body, vars)?,
+            link: render_one(text, "link", link, vars)?,
         },
     })
 }

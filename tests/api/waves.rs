@@ -142,6 +142,41 @@ impl Env {
         id
     }
 
+    /// Sets a school's own HI deadline in the test school year, `days` from today.
+    async fn set_deadline(&self, school_code: &str, days: i64) {
+        let school = self
+            .scalar(&format!(
+                "SELECT id FROM schools WHERE code = '{school_code}'"
+            ))
+            .await;
+        let day = (self.today + Duration::days(days)).to_string();
+        let (status, b) = send(
+            &self.app,
+            &self.admin,
+            Method::PUT,
+            &format!("/api/v1/schools/{school}/deadline"),
+            json!({"school_year": "TEST", "deadline": day}),
+        )
+        .await;
+        assert_eq!(status, 204, "{b}");
+    }
+
+    /// A rule "3 days before each school's deadline, at 19:00", Zalo then e-mail; answers it.
+    async fn three_days_before(&self) -> Value {
+        let (status, r) = send(
+            &self.app,
+            &self.admin,
+            Method::POST,
+            "/api/v1/rules",
+            json!({"name": "3 ngày trước hạn", "campaign_id": self.campaign, "audience_id": self.audience,
+                   "steps": self.steps(&[ZALO, EMAIL]).await, "schedule_kind": "deadline",
+                   "offsets": "-3", "at_time": "19:00", "active": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{r}");
+        r
+    }
+
     async fn student(&self, name: &str) -> i64 {
         self.scalar(&format!(
             "SELECT id FROM students WHERE full_name = '{name}'"
@@ -935,25 +970,13 @@ fn sql_time(app: &TestApp, at: DateTime<Utc>) -> String {
 async fn a_deadline_rule_reminds_each_school_before_its_own_deadline() {
     let env = env().await;
     let app = &env.app;
+    let d1 = env.today + Duration::days(10);
+    let d2 = env.today + Duration::days(30);
+    env.set_deadline("HN-1", 10).await;
+    env.set_deadline("HCM-1", 30).await;
     let hn1 = env
         .scalar("SELECT id FROM schools WHERE code = 'HN-1'")
         .await;
-    let hcm1 = env
-        .scalar("SELECT id FROM schools WHERE code = 'HCM-1'")
-        .await;
-    let d1 = env.today + Duration::days(10);
-    let d2 = env.today + Duration::days(30);
-    for (school, day) in [(hn1, d1), (hcm1, d2)] {
-        let (status, b) = send(
-            app,
-            &env.admin,
-            Method::PUT,
-            &format!("/api/v1/schools/{school}/deadline"),
-            json!({"school_year": "TEST", "deadline": day.to_string()}),
-        )
-        .await;
-        assert_eq!(status, 204, "{b}");
-    }
     let (status, b) = send(
         app,
         &env.admin,
@@ -963,17 +986,7 @@ async fn a_deadline_rule_reminds_each_school_before_its_own_deadline() {
     )
     .await;
     assert_eq!(status, 422, "outside the school year: {b}");
-    let (status, r) = send(
-        app,
-        &env.admin,
-        Method::POST,
-        "/api/v1/rules",
-        json!({"name": "3 ngày trước hạn", "campaign_id": env.campaign, "audience_id": env.audience,
-               "steps": env.steps(&[ZALO, EMAIL]).await, "schedule_kind": "deadline",
-               "offsets": "-3", "at_time": "19:00", "active": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{r}");
+    let r = env.three_days_before().await;
     let rule = r["id"].as_i64().unwrap();
     let at = |day: NaiveDate| {
         VN.from_local_datetime(&day.and_hms_opt(19, 0, 0).unwrap())
@@ -1537,37 +1550,11 @@ async fn pages_draft_estimate_confirm_a_wave_and_set_up_a_rule() {
 async fn after_downtime_a_deadline_rule_still_reminds_every_school_it_missed() {
     let env = env().await;
     let app = &env.app;
-    let hn1 = env
-        .scalar("SELECT id FROM schools WHERE code = 'HN-1'")
-        .await;
-    let hcm1 = env
-        .scalar("SELECT id FROM schools WHERE code = 'HCM-1'")
-        .await;
     // Hà Nội's deadline a day before Hồ Chí Minh City's: their "3 days before" fall on two
     // days in a row.
-    for (school, days) in [(hn1, 10), (hcm1, 11)] {
-        let day = (env.today + Duration::days(days)).to_string();
-        let (status, b) = send(
-            app,
-            &env.admin,
-            Method::PUT,
-            &format!("/api/v1/schools/{school}/deadline"),
-            json!({"school_year": "TEST", "deadline": day}),
-        )
-        .await;
-        assert_eq!(status, 204, "{b}");
-    }
-    let (status, r) = send(
-        app,
-        &env.admin,
-        Method::POST,
-        "/api/v1/rules",
-        json!({"name": "3 ngày trước hạn", "campaign_id": env.campaign, "audience_id": env.audience,
-               "steps": env.steps(&[ZALO, EMAIL]).await, "schedule_kind": "deadline",
-               "offsets": "-3", "at_time": "19:00", "active": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{r}");
+    env.set_deadline("HN-1", 10).await;
+    env.set_deadline("HCM-1", 11).await;
+    let r = env.three_days_before().await;
     let rule = r["id"].as_i64().unwrap();
     // Nothing ran on Hà Nội's day; the scheduler is back an hour after Hồ Chí Minh City's.
     let hcm_day = env.today + Duration::days(8);
