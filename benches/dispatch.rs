@@ -39,6 +39,10 @@ use mailin_embedded::{response, Handler, Response, Server};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use serde_json::json;
 
+/// The allocator the `hi-outreach` program uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sends in flight, for the platform (all workers together) and the baseline alike.
 const IN_FLIGHT: usize = 32;
 /// Worker instances sharing the queue (as that many `worker` processes would), and the batch
@@ -237,7 +241,7 @@ async fn baseline_http(port: u16, n: usize, content: &Rendered, count: &AtomicU6
 
 #[path = "common/mod.rs"]
 mod common;
-use common::{arg, drop_db, fresh_db};
+use common::{arg, cpu_seconds, drop_db, fresh_db};
 
 /// Parents with an e-mail address and an app account, consenting to both.
 async fn add_guardians(db: &Db) -> Vec<i64> {
@@ -369,6 +373,16 @@ async fn add_children(db: &Db, guardians: &[i64]) -> Vec<i64> {
 struct PlatformRun {
     enqueue_per_sec: f64,
     send_per_sec: f64,
+    /// Processor time of the machine (platform, sink, database server) per message sent, in µs.
+    cpu_us: f64,
+}
+
+/// Processor µs per message between two readings of [`cpu_seconds`].
+fn cpu_per_message(before: Option<f64>, n: usize) -> f64 {
+    match (before, cpu_seconds()) {
+        (Some(a), Some(b)) => (b - a) * 1e6 / n as f64,
+        _ => f64::NAN,
+    }
 }
 
 async fn platform(
@@ -502,6 +516,7 @@ async fn platform(
 
     let before = count.load(Ordering::Relaxed);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let workers: Vec<_> = (0..shape.workers)
         .map(|_| tokio::spawn(hi_outreach::worker_for(&state).run(stopped.clone())))
@@ -520,6 +535,7 @@ async fn platform(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let send_per_sec = n as f64 / start.elapsed().as_secs_f64();
+    let cpu_us = cpu_per_message(cpu, n);
     stop.send(true).unwrap();
     for w in workers {
         w.await.unwrap();
@@ -531,6 +547,7 @@ async fn platform(
     PlatformRun {
         enqueue_per_sec,
         send_per_sec,
+        cpu_us,
     }
 }
 
@@ -567,8 +584,15 @@ async fn main() {
         }
     );
     println!(
-        "{:<6} {:<10} {:>14} {:>14} {:>14} {:>8}",
-        "sink", "database", "enqueue msg/s", "platform msg/s", "baseline msg/s", "ratio"
+        "{:<6} {:<10} {:>14} {:>14} {:>14} {:>8} {:>13} {:>13}",
+        "sink",
+        "database",
+        "enqueue msg/s",
+        "platform msg/s",
+        "baseline msg/s",
+        "ratio",
+        "platform µs",
+        "baseline µs"
     );
     for channel in sinks {
         let (port, count) = match channel {
@@ -577,20 +601,22 @@ async fn main() {
         };
         // The content the platform sends, for the baseline to send the same.
         let sample = sample_content(channel).await;
+        if channel == Channel::Email {
+            // Capped: with Nagle on it runs at some 20 messages a second per connection.
+            let m = n.min(20_000);
+            let stock = stock_transport_smtp(port, m, &sample, &count).await;
+            println!("(lettre's pooled transport as it comes, {m} messages: {stock:.0} msg/s)");
+        }
+        let cpu = cpu_seconds();
         let baseline = match channel {
-            Channel::Email => {
-                // Capped: with Nagle on it runs at some 20 messages a second per connection.
-                let m = n.min(20_000);
-                let stock = stock_transport_smtp(port, m, &sample, &count).await;
-                println!("(lettre's pooled transport as it comes, {m} messages: {stock:.0} msg/s)");
-                baseline_smtp(port, n, &sample, &count).await
-            }
+            Channel::Email => baseline_smtp(port, n, &sample, &count).await,
             _ => baseline_http(port, n, &sample, &count).await,
         };
+        let baseline_cpu = cpu_per_message(cpu, n);
         for &pg in &dbs {
             let run = platform(pg, channel, port, n, &count, &shape).await;
             println!(
-                "{:<6} {:<10} {:>14.0} {:>14.0} {:>14.0} {:>8.2}",
+                "{:<6} {:<10} {:>14.0} {:>14.0} {:>14.0} {:>8.2} {:>13.0} {:>13.0}",
                 if channel == Channel::Email {
                     "smtp"
                 } else {
@@ -600,7 +626,9 @@ async fn main() {
                 run.enqueue_per_sec,
                 run.send_per_sec,
                 baseline,
-                run.send_per_sec / baseline
+                run.send_per_sec / baseline,
+                run.cpu_us,
+                baseline_cpu
             );
         }
     }

@@ -193,6 +193,42 @@ impl Params {
         format!("({})", list.join(", "))
     }
 
+    /// A sub-select of `ids`, for `… IN <this>`, bound as one JSON array: a batch of hundreds of
+    /// ids costs one parameter, not hundreds (SQLite finds each numbered parameter's name by a
+    /// walk over all of them, so long lists bind in quadratic time).
+    pub fn bind_ids(&mut self, ids: &[i64]) -> String {
+        let p = self.bind(serde_json::to_string(ids).expect("numbers serialise"));
+        match self.backend {
+            sea_orm::DbBackend::Postgres => format!(
+                "(SELECT CAST(value AS BIGINT) FROM json_array_elements_text(CAST({p} AS json)))"
+            ),
+            _ => format!("(SELECT value FROM json_each({p}))"),
+        }
+    }
+
+    /// A `SELECT` of `rows` (a JSON array of objects), one row each, with the named columns of
+    /// the given SQL types (`BIGINT` or `TEXT`), bound as one parameter; for `WITH v AS (<this>)`
+    /// or `INSERT … <this>`.
+    pub fn bind_rows(&mut self, rows: &serde_json::Value, columns: &[(&str, &str)]) -> String {
+        let p = self.bind(rows.to_string());
+        match self.backend {
+            sea_orm::DbBackend::Postgres => {
+                let defs: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+                format!(
+                    "SELECT * FROM json_to_recordset(CAST({p} AS json)) AS r({})",
+                    defs.join(", ")
+                )
+            }
+            _ => {
+                let cols: Vec<String> = columns
+                    .iter()
+                    .map(|(c, t)| format!("CAST(value ->> '{c}' AS {t}) AS {c}"))
+                    .collect();
+                format!("SELECT {} FROM json_each({p})", cols.join(", "))
+            }
+        }
+    }
+
     pub fn statement(self, sql: String) -> sea_orm::Statement {
         sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
     }

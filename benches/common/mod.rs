@@ -60,3 +60,24 @@ pub fn arg(args: &[String], name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
 }
+
+/// Processor time the whole machine has been busy so far (all processors, all processes: the
+/// program, its sinks and the database server), in seconds, from the first line of `/proc/stat`
+/// (Linux counts in 1/100 s); None elsewhere. Run the benchmarks on an otherwise idle machine.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .map(|t| t.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal …: all but idle and iowait are busy.
+    let busy: f64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    Some(busy / 100.0)
+}

@@ -21,7 +21,7 @@ use super::fields::{
 };
 use crate::audit;
 use crate::auth::actor::{Actor, Role, Scope};
-use crate::db::Db;
+use crate::db::{Db, Params};
 use crate::error::{AppError, AppResult, Msg};
 use crate::fields::{fold, optional_text};
 use crate::org::entity::school;
@@ -625,30 +625,46 @@ pub async fn reachable<C: ConnectionTrait>(
     channel: Channel,
     ids: &[i64],
 ) -> AppResult<Vec<i64>> {
-    let consents = current_consents(conn, ids).await?;
-    let mut out = Vec::new();
-    for chunk in ids.chunks(500) {
-        for g in guardian::Entity::find()
-            .filter(guardian::Column::Id.is_in(chunk.to_vec()))
-            .filter(guardian::Column::OptedOutAt.is_null())
-            .filter(guardian::Column::ErasedAt.is_null())
-            .all(conn)
-            .await?
-        {
-            let consented = consents.get(&(g.id, channel)).is_some_and(|c| c.granted);
-            let addressable = match channel {
-                Channel::Email => g.email.is_some(),
-                Channel::Sms => g.phone.is_some(),
-                Channel::Zalo => g.phone.is_some() && g.zalo,
-                Channel::Push => g.app_ref.is_some(),
-            };
-            if consented && addressable {
-                out.push(g.id);
-            }
-        }
-    }
+    let mut out: Vec<i64> = reachable_guardians(conn, channel, ids)
+        .await?
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
     out.sort_unstable();
     Ok(out)
+}
+
+/// The rows of the guardians [`reachable`] answers, read by one statement (the worker's check
+/// before each batch, and its source of the addresses as they are now).
+pub async fn reachable_guardians<C: ConnectionTrait>(
+    conn: &C,
+    channel: Channel,
+    ids: &[i64],
+) -> AppResult<Vec<guardian::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = Params::new(conn.get_database_backend());
+    let ids = p.bind_ids(ids);
+    let ch = p.bind(channel.code());
+    let purpose = p.bind(PURPOSE_HI_REMINDERS);
+    let address = match channel {
+        Channel::Email => "g.email IS NOT NULL",
+        Channel::Sms => "g.phone IS NOT NULL",
+        Channel::Zalo => "g.phone IS NOT NULL AND g.zalo",
+        Channel::Push => "g.app_ref IS NOT NULL",
+    };
+    let sql = format!(
+        "SELECT g.* FROM guardians g \
+         WHERE g.id IN {ids} AND g.opted_out_at IS NULL AND g.erased_at IS NULL AND {address} \
+           AND COALESCE((SELECT c.granted FROM consents c \
+                WHERE c.guardian_id = g.id AND c.channel = {ch} AND c.purpose = {purpose} \
+                ORDER BY c.id DESC LIMIT 1), FALSE)"
+    );
+    Ok(guardian::Entity::find()
+        .from_raw_sql(p.statement(sql))
+        .all(conn)
+        .await?)
 }
 
 /// Everything stored about a guardian, for a data-subject access request (admins only).

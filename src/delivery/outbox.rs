@@ -16,15 +16,15 @@ use chrono::{DateTime, Duration, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set, Statement, Value,
+    QuerySelect, QueryTrait, Set, Statement, Value,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::entity::{event, message, message_student, usage};
+use super::entity::{event, message, usage};
 use super::model::{Accepted, EventKind, Failure, Status};
 use crate::contacts::fields::Channel;
-use crate::db::Db;
+use crate::db::{Db, Params};
 use crate::error::AppResult;
 use crate::messaging::render::Rendered;
 use crate::web::i18n::Lang;
@@ -97,23 +97,10 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
     // Whole microseconds: PostgreSQL keeps no more, and the rows are found again by it.
     let now = Utc::now().trunc_subsecs(6);
     let mut ids = Vec::new();
-    for chunk in msgs.chunks(200) {
-        let keys: Vec<String> = chunk.iter().map(|m| m.idempotency_key.clone()).collect();
-        let existing: std::collections::HashSet<String> = message::Entity::find()
-            .filter(message::Column::IdempotencyKey.is_in(keys.clone()))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|m| m.idempotency_key)
-            .collect();
-        let fresh: Vec<&NewMessage> = chunk
-            .iter()
-            .filter(|m| !existing.contains(&m.idempotency_key))
-            .collect();
-        if fresh.is_empty() {
-            continue;
-        }
-        let models: Vec<message::ActiveModel> = fresh
+    // Chunks of 100 (some 3,000 values a statement): SQLite binds long parameter lists in
+    // quadratic time.
+    for chunk in msgs.chunks(100) {
+        let models: Vec<message::ActiveModel> = chunk
             .iter()
             .map(|m| message::ActiveModel {
                 idempotency_key: Set(m.idempotency_key.clone()),
@@ -154,46 +141,49 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
                 ..Default::default()
             })
             .collect();
-        // A racing producer may insert the same key between our check and our insert.
-        message::Entity::insert_many(models)
+        // A key seen before (or inserted meanwhile by a racing producer) is skipped by the
+        // database; RETURNING answers only the rows inserted.
+        let mut insert = message::Entity::insert_many(models)
             .on_conflict(
                 OnConflict::column(message::Column::IdempotencyKey)
                     .do_nothing()
                     .to_owned(),
             )
-            .do_nothing()
-            .exec(conn)
+            .into_query();
+        insert.returning(
+            sea_orm::sea_query::Query::returning()
+                .columns([message::Column::Id, message::Column::IdempotencyKey]),
+        );
+        let rows = conn
+            .query_all(conn.get_database_backend().build(&insert))
             .await?;
-        let fresh_keys: Vec<String> = fresh.iter().map(|m| m.idempotency_key.clone()).collect();
-        let inserted: HashMap<String, i64> = message::Entity::find()
-            .filter(message::Column::IdempotencyKey.is_in(fresh_keys))
-            .filter(message::Column::CreatedAt.eq(now))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|m| (m.idempotency_key, m.id))
-            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+        for r in rows {
+            inserted.insert(r.try_get("", "idempotency_key")?, r.try_get("", "id")?);
+        }
         let mut events = Vec::new();
         let mut links = Vec::new();
-        for m in fresh {
-            if let Some(id) = inserted.get(&m.idempotency_key) {
-                ids.push(*id);
-                events.push(event_model(*id, EventKind::Queued, None, now));
+        for m in chunk {
+            if let Some(id) = inserted.remove(&m.idempotency_key) {
+                ids.push(id);
+                events.push((id, EventKind::Queued, None));
                 for s in &m.student_ids {
-                    links.push(message_student::ActiveModel {
-                        message_id: Set(*id),
-                        student_id: Set(*s),
-                    });
+                    links.push(json!({"message_id": id, "student_id": s}));
                 }
             }
         }
-        if !events.is_empty() {
-            event::Entity::insert_many(events).exec(conn).await?;
-        }
-        for chunk in links.chunks(500) {
-            message_student::Entity::insert_many(chunk.to_vec())
-                .exec(conn)
-                .await?;
+        insert_events(conn, &events, now).await?;
+        if !links.is_empty() {
+            let mut p = Params::new(conn.get_database_backend());
+            let v = p.bind_rows(
+                &serde_json::Value::Array(links),
+                &[("message_id", "BIGINT"), ("student_id", "BIGINT")],
+            );
+            conn.execute(p.statement(format!(
+                "INSERT INTO message_students (message_id, student_id) \
+                 SELECT v.message_id, v.student_id FROM ({v}) AS v"
+            )))
+            .await?;
         }
     }
     Ok(ids)
@@ -359,12 +349,7 @@ pub async fn record(
             {
                 *usage_by_provider.entry(*p).or_default() += 1;
             }
-            events.push(event_model(
-                m.id,
-                EventKind::Sent,
-                Some(json!({"attempt": m.attempts})),
-                now,
-            ));
+            events.push((m.id, EventKind::Sent, Some(json!({"attempt": m.attempts}))));
             recorded.push((m.clone(), outcome.clone()));
         }
     }
@@ -508,7 +493,7 @@ pub async fn record(
         if res.rows_affected == 1 {
             // A deferral or a release is not an event of its own: the message simply waits.
             if !matches!(outcome, Outcome::Defer { .. } | Outcome::Release { .. }) {
-                events.push(event_model(m.id, kind, Some(detail), now));
+                events.push((m.id, kind, Some(detail)));
             }
             if let Outcome::Dead {
                 fallback: Some(next),
@@ -517,22 +502,17 @@ pub async fn record(
             {
                 let to = next.channel.code();
                 if let Some(new_id) = enqueue(&*tx, vec![(**next).clone()]).await?.first() {
-                    events.push(event_model(
+                    events.push((
                         m.id,
                         EventKind::Fallback,
                         Some(json!({"to": to, "message_id": new_id})),
-                        now,
                     ));
                 }
             }
             recorded.push((m, outcome));
         }
     }
-    for chunk in events.chunks(500) {
-        event::Entity::insert_many(chunk.to_vec())
-            .exec(&*tx)
-            .await?;
-    }
+    insert_events(&*tx, &events, now).await?;
     let today = local_day(tz);
     for (provider_id, n) in usage_by_provider {
         usage::Entity::insert(usage::ActiveModel {
@@ -556,8 +536,10 @@ pub async fn record(
 }
 
 /// Marks sent, in one statement, those of `chunk` the claim `holder` still holds; returns their
-/// ids.
-/// `WITH v AS (VALUES …) UPDATE … FROM v` reads the same on PostgreSQL and SQLite (3.33+).
+/// ids. The batch's values travel as one JSON parameter
+/// (`WITH v AS MATERIALIZED (SELECT … FROM <json rows>) UPDATE … FROM v`, the same on PostgreSQL
+/// and SQLite; materialised, so that SQLite reads the rows first and finds each message by its
+/// id, rather than reading every message being sent and scanning the rows for each).
 async fn record_sent<C: ConnectionTrait>(
     conn: &C,
     holder: &str,
@@ -565,65 +547,92 @@ async fn record_sent<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<std::collections::HashSet<i64>> {
     let backend = conn.get_database_backend();
-    let pg = backend == DbBackend::Postgres;
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4 + 2);
-    // Adds a value and returns its placeholder.
-    let mut bind = |v: Value| {
-        values.push(v);
-        // Numbered, because `at` is used twice.
-        if pg {
-            format!("${}", values.len())
-        } else {
-            format!("?{}", values.len())
-        }
-    };
-    let mut rows = Vec::with_capacity(chunk.len());
-    for (m, outcome) in chunk {
-        let Outcome::Sent {
-            provider_id,
-            accepted,
-            content,
-            ..
-        } = outcome
-        else {
-            continue;
-        };
-        let a = bind(m.id.into());
-        let b = bind((*provider_id).into());
-        let c = bind(
-            accepted
-                .provider_message_id
-                .as_deref()
-                .map(|id| super::model::clip(id, 200))
-                .into(),
-        );
-        let d = bind(content.clone().into());
-        rows.push(format!(
-            "(CAST({a} AS BIGINT), CAST({b} AS BIGINT), CAST({c} AS TEXT), CAST({d} AS TEXT))"
-        ));
-    }
+    let rows: Vec<serde_json::Value> = chunk
+        .iter()
+        .filter_map(|(m, outcome)| match outcome {
+            Outcome::Sent {
+                provider_id,
+                accepted,
+                content,
+                ..
+            } => Some(json!({
+                "id": m.id,
+                "provider_id": provider_id,
+                "provider_message_id": accepted
+                    .provider_message_id
+                    .as_deref()
+                    .map(|id| super::model::clip(id, 200)),
+                "content": content,
+            })),
+            _ => None,
+        })
+        .collect();
     if rows.is_empty() {
         return Ok(Default::default());
     }
-    let at = bind(now.into());
-    let who = bind(holder.into());
+    let mut p = Params::new(backend);
+    let v = p.bind_rows(
+        &serde_json::Value::Array(rows),
+        &[
+            ("id", "BIGINT"),
+            ("provider_id", "BIGINT"),
+            ("provider_message_id", "TEXT"),
+            ("content", "TEXT"),
+        ],
+    );
+    let at = p.bind(now);
+    let who = p.bind(holder);
     let sql = format!(
-        "WITH v (id, provider_id, provider_message_id, content) AS (VALUES {rows}) \
+        "WITH v AS MATERIALIZED ({v}) \
          UPDATE messages SET status = 'sent', sent_at = {at}, updated_at = {at}, \
            lease_until = NULL, leased_by = NULL, error_class = NULL, last_error = NULL, \
            provider_id = v.provider_id, provider_message_id = v.provider_message_id, \
            content = COALESCE(v.content, messages.content) \
          FROM v WHERE messages.id = v.id AND messages.status = 'sending' \
            AND messages.leased_by = {who} \
-         RETURNING messages.id",
-        rows = rows.join(", ")
+         RETURNING messages.id"
     );
-    let done = conn
-        .query_all(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let done = conn.query_all(p.statement(sql)).await?;
     done.iter()
         .map(|r| r.try_get_by_index::<i64>(0).map_err(Into::into))
         .collect()
+}
+
+/// Inserts events of one time `at` with one statement (the rows travel as one JSON parameter).
+pub async fn insert_events<C: ConnectionTrait>(
+    conn: &C,
+    events: &[(i64, EventKind, Option<serde_json::Value>)],
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(id, kind, detail)| {
+            json!({
+                "message_id": id,
+                "kind": kind.code(),
+                "detail": detail.as_ref().map(|d| d.to_string()),
+            })
+        })
+        .collect();
+    let mut p = Params::new(conn.get_database_backend());
+    let v = p.bind_rows(
+        &serde_json::Value::Array(rows),
+        &[
+            ("message_id", "BIGINT"),
+            ("kind", "TEXT"),
+            ("detail", "TEXT"),
+        ],
+    );
+    let at = p.bind(at);
+    let sql = format!(
+        "INSERT INTO message_events (message_id, kind, at, detail) \
+         SELECT v.message_id, v.kind, {at}, v.detail FROM ({v}) AS v"
+    );
+    conn.execute(p.statement(sql)).await?;
+    Ok(())
 }
 
 /// Gives a worker's unfinished claims back to the queue (on shutdown), without counting the

@@ -312,31 +312,25 @@ impl Worker {
             return Ok(None);
         }
         let n = batch.len();
-        let guardian_ids: Vec<i64> = batch.iter().map(|m| m.guardian_id).collect();
-        let reachable: std::collections::HashSet<i64> =
-            contacts::reachable(&self.db.conn, channel, &guardian_ids)
-                .await?
-                .into_iter()
-                .collect();
+        let mut guardian_ids: Vec<i64> = batch.iter().map(|m| m.guardian_id).collect();
+        guardian_ids.sort_unstable();
+        guardian_ids.dedup();
         let configured = self.providers_for(channel).await?;
         let to_file = configured.is_none();
         let providers = configured.unwrap_or_default();
-        // Addresses as they are now: a number corrected since the message was queued must not
-        // receive it at the old one.
-        let addresses: HashMap<i64, String> = guardian::Entity::find()
-            .filter(guardian::Column::Id.is_in(reachable.iter().copied().collect::<Vec<_>>()))
-            .all(&self.db.conn)
-            .await?
-            .into_iter()
-            .filter_map(|g| super::compose::address(&g, channel).map(|a| (g.id, a)))
-            .collect();
+        // Who may be messaged now (consent may have been withdrawn since the message was
+        // queued), at the address as it is now: a number corrected since must not receive it at
+        // the old one.
+        let addresses: HashMap<i64, String> =
+            contacts::reachable_guardians(&self.db.conn, channel, &guardian_ids)
+                .await?
+                .into_iter()
+                .filter_map(|g| super::compose::address(&g, channel).map(|a| (g.id, a)))
+                .collect();
         let mut plan = Vec::with_capacity(n);
         let mut to_send = Vec::with_capacity(n);
         for mut m in batch {
-            let Some(address) = addresses
-                .get(&m.guardian_id)
-                .filter(|_| reachable.contains(&m.guardian_id))
-            else {
+            let Some(address) = addresses.get(&m.guardian_id) else {
                 plan.push((m, Plan::Suppress));
                 continue;
             };
