@@ -1722,6 +1722,17 @@ async fn only_the_claim_holding_a_message_records_its_outcome() {
     assert_eq!(env.message(other).await.status, "queued");
 }
 
+/// (status, attempts, lease holder) of each message, sorted.
+async fn sorted_states(env: &Env, ids: &[i64]) -> Vec<(String, i32, Option<String>)> {
+    let mut states = Vec::new();
+    for id in ids {
+        let m = env.message(*id).await;
+        states.push((m.status, m.attempts, m.leased_by));
+    }
+    states.sort();
+    states
+}
+
 #[tokio::test]
 async fn stopping_mid_batch_starts_no_further_send() {
     let env = setup().await;
@@ -1767,14 +1778,8 @@ async fn stopping_mid_batch_starts_no_further_send() {
         1,
         "the send in flight finishes, no other starts"
     );
-    let mut states = Vec::new();
-    for id in ids {
-        let m = env.message(id).await;
-        states.push((m.status, m.attempts, m.leased_by));
-    }
-    states.sort();
     assert_eq!(
-        states,
+        sorted_states(&env, &ids).await,
         [("queued".into(), 0, None), ("sent".into(), 1, None)],
         "the message not started waits, its attempt not counted"
     );
@@ -1834,14 +1839,8 @@ async fn a_batch_claimed_ahead_goes_back_when_the_worker_stops() {
         .expect("stops")
         .unwrap();
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
-    let mut states = Vec::new();
-    for id in ids {
-        let m = env.message(id).await;
-        states.push((m.status, m.attempts, m.leased_by));
-    }
-    states.sort();
     assert_eq!(
-        states,
+        sorted_states(&env, &ids).await,
         [("queued".into(), 0, None), ("sent".into(), 1, None)],
         "the batch claimed ahead waits again, its attempt not counted"
     );
