@@ -607,10 +607,13 @@ pub async fn insert_events<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(());
     }
+    // Numbered, so that events of one time keep their order (a timeline sorts them by id).
     let rows: Vec<serde_json::Value> = events
         .iter()
-        .map(|(id, kind, detail)| {
+        .enumerate()
+        .map(|(n, (id, kind, detail))| {
             json!({
+                "n": n,
                 "message_id": id,
                 "kind": kind.code(),
                 "detail": detail.as_ref().map(|d| d.to_string()),
@@ -621,6 +624,7 @@ pub async fn insert_events<C: ConnectionTrait>(
     let v = p.bind_rows(
         &serde_json::Value::Array(rows),
         &[
+            ("n", "BIGINT"),
             ("message_id", "BIGINT"),
             ("kind", "TEXT"),
             ("detail", "TEXT"),
@@ -629,7 +633,7 @@ pub async fn insert_events<C: ConnectionTrait>(
     let at = p.bind(at);
     let sql = format!(
         "INSERT INTO message_events (message_id, kind, at, detail) \
-         SELECT v.message_id, v.kind, {at}, v.detail FROM ({v}) AS v"
+         SELECT v.message_id, v.kind, {at}, v.detail FROM ({v}) AS v ORDER BY v.n"
     );
     conn.execute(p.statement(sql)).await?;
     Ok(())

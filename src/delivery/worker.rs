@@ -44,21 +44,8 @@ struct Batch {
     outcomes: Vec<(message::Model, Outcome)>,
 }
 
-/// A claimed batch with what to do with each message, not yet sent.
-struct Prepared {
-    holder: String,
-    plan: Vec<(message::Model, Plan)>,
-    reservations: Vec<Reservation>,
-    /// Messages whose content was written for this send (it is stored with it).
-    composed: std::collections::HashSet<i64>,
-    concurrency: usize,
-}
-
 /// A batch's outcomes being written.
 type Recording = tokio::task::JoinHandle<AppResult<()>>;
-
-/// The next batch being claimed and prepared while the current one is sent.
-type Prefetch = tokio::task::JoinHandle<AppResult<Option<Prepared>>>;
 
 /// Waits for a batch being recorded, if any.
 async fn finish(recording: Option<Recording>) {
@@ -246,34 +233,22 @@ impl Worker {
         }
     }
 
-    /// One channel's loop. While a batch is sent, the next one is claimed and prepared, and the
-    /// previous one recorded (at most one of each at a time), so the provider is kept busy.
+    /// One channel's loop. Recording a batch overlaps with claiming and sending the next one
+    /// (at most one batch is being recorded at a time), so the provider is kept busy.
     async fn channel_loop(self: Arc<Self>, channel: Channel, mut shutdown: watch::Receiver<bool>) {
         let poll = StdDuration::from_millis(self.settings.worker_poll_ms.max(10).into());
         let mut recording: Option<Recording> = None;
-        let mut prefetch: Option<Prefetch> = None;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let wait = if let Some(end) = self.quiet_until(channel) {
                 // Quiet hours: nothing of this channel is claimed; messages wait, none is dropped.
-                // A batch claimed just before they began goes back to the queue.
-                self.give_back_prefetched(channel, prefetch.take()).await;
                 ((end - Utc::now()).to_std().unwrap_or(poll)).min(StdDuration::from_secs(60))
             } else {
-                let prepared = match prefetch.take() {
-                    Some(p) => p.await.unwrap_or_else(|e| {
-                        Err(anyhow::anyhow!("preparing a batch panicked: {e}").into())
-                    }),
-                    None => self.prepare(channel).await,
-                };
-                match prepared {
+                match self.claim_and_send(channel).await {
                     Ok(None) => poll,
                     Ok(Some(batch)) => {
-                        let me = self.clone();
-                        prefetch = Some(tokio::spawn(async move { me.prepare(channel).await }));
-                        let batch = self.send_batch(batch).await;
                         finish(recording.take()).await;
                         let me = self.clone();
                         recording =
@@ -294,37 +269,7 @@ impl Worker {
                 }
             }
         }
-        self.give_back_prefetched(channel, prefetch).await;
         finish(recording).await;
-    }
-
-    /// Gives a batch claimed ahead, and not sent, back to the queue (attempt not counted).
-    async fn give_back_prefetched(&self, channel: Channel, prefetch: Option<Prefetch>) {
-        let Some(p) = prefetch else {
-            return;
-        };
-        match p.await {
-            Ok(Ok(Some(prepared))) => {
-                let outcomes: Vec<(message::Model, Outcome)> = prepared
-                    .plan
-                    .into_iter()
-                    .map(|(m, _)| (m, Outcome::Release { reason: "not sent" }))
-                    .collect();
-                self.give_back(&prepared.reservations, &outcomes).await;
-                let batch = Batch {
-                    holder: prepared.holder,
-                    outcomes,
-                };
-                if let Err(e) = self.record(channel, batch).await {
-                    tracing::warn!(error = %e, "giving back a batch claimed ahead failed");
-                }
-            }
-            Ok(Ok(None)) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(channel = channel.code(), error = %e, "delivery round failed")
-            }
-            Err(e) => tracing::warn!(error = %e, "preparing a batch panicked"),
-        }
     }
 
     /// Claims one batch of a channel and sees it through; returns how many were claimed.
@@ -333,10 +278,9 @@ impl Worker {
         if self.quiet_until(channel).is_some() {
             return Ok(0);
         }
-        match self.prepare(channel).await? {
+        match self.claim_and_send(channel).await? {
             None => Ok(0),
-            Some(prepared) => {
-                let batch = self.send_batch(prepared).await;
+            Some(batch) => {
                 let n = batch.outcomes.len();
                 self.record(channel, batch).await?;
                 Ok(n)
@@ -344,10 +288,10 @@ impl Worker {
         }
     }
 
-    /// Claims a batch and decides what to do with each message. Providers with a daily quota
-    /// get only as many messages as they could reserve of it (in priority order); what was
-    /// reserved but is not sent is given back once the batch is sent ([`Self::send_batch`]).
-    async fn prepare(&self, channel: Channel) -> AppResult<Option<Prepared>> {
+    /// Claims a batch and sends it; the outcomes are still to be recorded. Providers with a
+    /// daily quota get only as many messages as they could reserve of it (in priority order);
+    /// what was reserved but not sent is given back before returning.
+    async fn claim_and_send(&self, channel: Channel) -> AppResult<Option<Batch>> {
         let lease = Duration::seconds(self.settings.worker_lease_secs.into());
         // Each claim has its own token, so that only this claim's outcomes are recorded on
         // what it took, even if a later claim of this same worker takes a message over.
@@ -508,24 +452,6 @@ impl Worker {
             .first()
             .map(|p| p.model.concurrency.max(1) as usize)
             .unwrap_or(8);
-        Ok(Some(Prepared {
-            holder,
-            plan,
-            reservations,
-            composed,
-            concurrency,
-        }))
-    }
-
-    /// Sends a prepared batch; the outcomes are still to be recorded.
-    async fn send_batch(&self, prepared: Prepared) -> Batch {
-        let Prepared {
-            holder,
-            plan,
-            reservations,
-            composed,
-            concurrency,
-        } = prepared;
         let composed = &composed;
         let outcomes: Vec<(message::Model, Outcome)> = stream::iter(plan)
             .map(|(m, step)| async move {
@@ -548,7 +474,7 @@ impl Worker {
             .collect()
             .await;
         self.give_back(&reservations, &outcomes).await;
-        Batch { holder, outcomes }
+        Ok(Some(Batch { holder, outcomes }))
     }
 
     /// Gives back what each reservation did not use: what is not a send (not started because

@@ -1791,67 +1791,6 @@ async fn stopping_mid_batch_starts_no_further_send() {
 }
 
 #[tokio::test]
-async fn a_batch_claimed_ahead_goes_back_when_the_worker_stops() {
-    // Batches of one: while the first message is sent (slowly), the worker claims the next one
-    // ahead; stopping gives that one back untouched.
-    let env = setup_with(|s| s.worker_batch = 1).await;
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/sms"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "slow"}))
-                .set_delay(std::time::Duration::from_secs(2)),
-        )
-        .mount(&server)
-        .await;
-    let mut p = sms_json_provider(&server.uri());
-    p["timeout_ms"] = json!(10_000);
-    p["concurrency"] = json!(1);
-    p["daily_quota"] = json!(10);
-    let provider = env.add_provider(p).await["id"].as_i64().unwrap();
-    let tpl = env.template("sms", "deadline_reminder").await;
-    let ids = [
-        env.queue(env.binh, tpl, &[], "ahead-1").await,
-        env.queue(env.em, tpl, &[], "ahead-2").await,
-    ];
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(env.worker().run(stopped));
-    // Both claimed: one being sent, the other claimed ahead.
-    let mut ahead = false;
-    for _ in 0..150 {
-        let mut sending = 0;
-        for id in ids {
-            if env.message(id).await.status == "sending" {
-                sending += 1;
-            }
-        }
-        if sending == 2 && !server.received_requests().await.unwrap().is_empty() {
-            ahead = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(ahead, "the next batch is claimed while one is being sent");
-    stop.send(true).unwrap();
-    tokio::time::timeout(std::time::Duration::from_secs(20), task)
-        .await
-        .expect("stops")
-        .unwrap();
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
-    assert_eq!(
-        sorted_states(&env, &ids).await,
-        [("queued".into(), 0, None), ("sent".into(), 1, None)],
-        "the batch claimed ahead waits again, its attempt not counted"
-    );
-    assert_eq!(
-        sent_today(&env, provider).await,
-        1,
-        "the quota it had taken is given back"
-    );
-}
-
-#[tokio::test]
 async fn a_message_is_recorded_dead_only_together_with_its_fallback() {
     let env = setup().await;
     let server = MockServer::start().await;
