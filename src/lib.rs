@@ -14,6 +14,7 @@ pub mod demo_outreach;
 pub mod enrollment;
 pub mod error;
 pub mod fields;
+pub mod generate;
 pub mod imports;
 pub mod media;
 pub mod messaging;

@@ -61,6 +61,14 @@ enum Command {
     Scheduler,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Fill an empty database with a synthetic country (communes, schools, students with
+    /// Vietnamese names, parents, consent, enrollment figures), for load tests and benchmarks.
+    Generate {
+        /// small: 20,000 students; province: 600,000; national: 45,000 schools and 20,000,000
+        /// students.
+        #[arg(long, value_enum)]
+        scale: hi_outreach::generate::Scale,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -290,6 +298,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let db = db::connect(&settings.database_url, 1).await?;
             db::migrate(&db).await?;
             println!("migrations applied to {}", settings.database_url.redacted());
+        }
+        Command::Generate { scale } => {
+            let db = db::connect(&settings.database_url, 2).await?;
+            db::migrate(&db).await?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} {msg:<22} [{bar:30}] {pos}/{len}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            let started = std::time::Instant::now();
+            let made = hi_outreach::generate::generate(&db, scale, &mut |step, done, all| {
+                bar.set_message(step.to_string());
+                bar.set_length(all as u64);
+                bar.set_position(done as u64);
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!(
+                "generated in {:.1} s: {} communes, {} schools, {} students, {} parents, {} consent records, {} enrollment figures",
+                started.elapsed().as_secs_f64(),
+                made.communes,
+                made.schools,
+                made.students,
+                made.guardians,
+                made.consents,
+                made.snapshots
+            );
         }
         Command::User {
             action:

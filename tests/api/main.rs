@@ -11,6 +11,7 @@ mod cli;
 mod contacts;
 mod delivery;
 mod enrollment;
+mod generate;
 mod health;
 mod import;
 mod pages;

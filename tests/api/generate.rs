@@ -1,0 +1,141 @@
+//! The synthetic country of `hi-outreach generate`.
+use hi_outreach::generate::{generate, Scale};
+use sea_orm::{ConnectionTrait, Statement};
+
+use crate::helpers::{spawn_app, TestApp};
+
+/// The first column of the first row of `sql`.
+async fn one<T: sea_orm::TryGetable>(app: &TestApp, sql: &str) -> T {
+    app.db
+        .conn
+        .query_one(Statement::from_string(app.db.backend(), sql.to_string()))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<T>(0)
+        .unwrap()
+}
+
+async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    one(app, sql).await
+}
+
+#[tokio::test]
+async fn a_small_country_has_siblings_consent_and_enrollment_figures() {
+    let app = spawn_app().await;
+    let mut steps: Vec<(String, i64, i64)> = Vec::new();
+    let made = generate(&app.db, Scale::Small, &mut |s, done, all| {
+        steps.push((s.to_string(), done, all))
+    })
+    .await
+    .unwrap();
+    let shape = Scale::Small.shape();
+    assert_eq!(
+        (made.communes, made.schools, made.students, made.guardians),
+        (68, 200, 20_000, 16_000)
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM communes").await, 68);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM schools").await, 200);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM students").await, 20_000);
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM guardians").await, 16_000);
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM student_guardians").await,
+        20_000
+    );
+    // Every fifth child shares a parent with the one before: 4,000 parents of two.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM (SELECT guardian_id FROM student_guardians GROUP BY guardian_id HAVING COUNT(*) = 2) t"
+        )
+        .await,
+        4_000
+    );
+    // Siblings go to the same school (but for the few at a school's edge).
+    let apart = scalar(
+        &app,
+        "SELECT COUNT(*) FROM student_guardians a JOIN student_guardians b \
+           ON a.guardian_id = b.guardian_id AND a.student_id < b.student_id \
+         JOIN students sa ON sa.id = a.student_id JOIN students sb ON sb.id = b.student_id \
+         WHERE sa.school_id <> sb.school_id",
+    )
+    .await;
+    assert!(apart < 200, "{apart} sibling pairs at different schools");
+    // Every province has communes; a school's province is its commune's.
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(DISTINCT province_id) FROM communes").await,
+        34
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM schools s JOIN communes c ON c.id = s.commune_id WHERE c.province_id <> s.province_id"
+        )
+        .await,
+        0
+    );
+    // Vietnamese names, with their folded search keys.
+    let name = one::<String>(&app, "SELECT full_name FROM students ORDER BY id LIMIT 1").await;
+    let key = one::<String>(&app, "SELECT search_key FROM students ORDER BY id LIMIT 1").await;
+    assert_eq!(key, hi_outreach::fields::fold(&name), "{name}");
+    assert!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM students WHERE full_name LIKE 'Nguyễn %'"
+        )
+        .await
+            > 0
+    );
+    // A mix of HI status and consent, refusals included.
+    for status in ["insured", "uninsured", "state_funded"] {
+        assert!(
+            scalar(
+                &app,
+                &format!("SELECT COUNT(*) FROM students WHERE hi_status = '{status}'")
+            )
+            .await
+                > 0,
+            "{status}"
+        );
+    }
+    for channel in ["zalo", "sms", "email", "push"] {
+        let sql = format!("SELECT COUNT(*) FROM consents WHERE channel = '{channel}'");
+        assert!(scalar(&app, &sql).await > 0, "{channel}");
+    }
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM consents").await,
+        made.consents
+    );
+    assert!(scalar(&app, "SELECT COUNT(*) FROM consents WHERE NOT granted").await > 0);
+    // Monthly figures of the school year so far, at most the school's students insured.
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM enrollment_snapshots").await,
+        made.snapshots
+    );
+    assert_eq!(made.snapshots % shape.schools, 0);
+    assert!(made.snapshots >= shape.schools);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM enrollment_snapshots WHERE insured > enrolled OR insured < 0"
+        )
+        .await,
+        0
+    );
+    // Progress was told for each step, ending complete.
+    let last = steps.last().unwrap();
+    assert_eq!(last.1, last.2);
+    assert!(steps
+        .iter()
+        .any(|(s, done, all)| s == "students" && done == all));
+
+    // A second run is refused and writes nothing.
+    let err = generate(&app.db, Scale::Small, &mut |_, _, _| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already holds 200 schools"),
+        "{err}"
+    );
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM students").await, 20_000);
+}
