@@ -119,6 +119,8 @@ pub async fn generate(
 
     // Communes, spread over the provinces in turn.
     progress("communes", 0, shape.communes);
+    let (kind, kind_f) = named(&COMMUNE_KIND, "s.i % 2");
+    let (given, given_f) = named(&GIVEN, "s.i % 24");
     g.exec(&format!(
         "WITH p AS (SELECT id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS k FROM provinces) \
          INSERT INTO communes (province_id, code, name, search_key) \
@@ -126,10 +128,6 @@ pub async fn generate(
                 {kind_f} || ' ' || {given_f} || ' ' || s.i \
          FROM {series} JOIN p ON p.k = s.i % {provinces} ORDER BY s.i",
         series = g.series(1, shape.communes),
-        kind = pick(&COMMUNE_KIND, "s.i % 2", false),
-        kind_f = pick(&COMMUNE_KIND, "s.i % 2", true),
-        given = pick(&GIVEN, "s.i % 24", false),
-        given_f = pick(&GIVEN, "s.i % 24", true),
     ))
     .await?;
     progress("communes", shape.communes, shape.communes);
@@ -139,6 +137,10 @@ pub async fn generate(
     progress("schools", 0, shape.schools);
     let kinds: Vec<&str> = SCHOOL_KIND.iter().map(|k| k.0).collect();
     let levels: Vec<&str> = SCHOOL_KIND.iter().map(|k| k.1).collect();
+    let (kind, kind_f) = named(&kinds, "s.i % 4");
+    let level = pick(&levels, "s.i % 4", false);
+    let (family, family_f) = named(&FAMILY, "s.i % 16");
+    let (given, given_f) = named(&GIVEN, "(s.i / 16) % 24");
     g.exec(&format!(
         "WITH c AS (SELECT id, province_id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS k FROM communes WHERE code LIKE 'G%') \
          INSERT INTO schools (code, name, level, province_id, commune_id, enrolled_students, address, search_key, created_at, updated_at) \
@@ -147,13 +149,6 @@ pub async fn generate(
          FROM {series} JOIN c ON c.k = s.i % {communes} ORDER BY s.i",
         series = g.series(1, shape.schools),
         communes = shape.communes,
-        kind = pick(&kinds, "s.i % 4", false),
-        kind_f = pick(&kinds, "s.i % 4", true),
-        level = pick(&levels, "s.i % 4", false),
-        family = pick(&FAMILY, "s.i % 16", false),
-        family_f = pick(&FAMILY, "s.i % 16", true),
-        given = pick(&GIVEN, "(s.i / 16) % 24", false),
-        given_f = pick(&GIVEN, "(s.i / 16) % 24", true),
     ))
     .await?;
     progress("schools", shape.schools, shape.schools);
@@ -161,14 +156,17 @@ pub async fn generate(
 
     // Students: student i goes to school (i - 1) / per_school; about 70% insured, 10% funded by
     // the state, the rest not yet.
-    let first_student = g
-        .scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM students")
+    let students_before = g
+        .scalar("SELECT COALESCE(MAX(id), 0) FROM students")
         .await?;
+    let school = format!("(((s.i - 1) / {per_school}) % {})", shape.schools);
+    let grades: Vec<&str> = SCHOOL_KIND.iter().map(|k| k.2).collect();
+    // The school's number is its index + 1, and its kind that number % 4.
+    let grade = pick(&grades, &format!("({school} + 1) % 4"), false);
+    let (family, family_f) = named(&FAMILY, "s.i % 16");
+    let (middle, middle_f) = named(&MIDDLE, "(s.i / 16) % 8");
+    let (given, given_f) = named(&GIVEN, "(s.i / 128) % 24");
     for (from, to) in slices(shape.students) {
-        let school = format!("(((s.i - 1) / {per_school}) % {})", shape.schools);
-        let grades: Vec<&str> = SCHOOL_KIND.iter().map(|k| k.2).collect();
-        // The school's number is its index + 1, and its kind that number % 4.
-        let grade = pick(&grades, &format!("({school} + 1) % 4"), false);
         g.exec(&format!(
             "INSERT INTO students (school_id, si_number, full_name, search_key, date_of_birth, grade, class_name, hi_status, card_valid_until, created_at, updated_at) \
              SELECT {first_school} + {school}, NULL, \
@@ -179,28 +177,33 @@ pub async fn generate(
              FROM {series} ORDER BY s.i",
             series = g.series(from, to),
             born = born_on(),
-            family = pick(&FAMILY, "s.i % 16", false),
-            family_f = pick(&FAMILY, "s.i % 16", true),
-            middle = pick(&MIDDLE, "(s.i / 16) % 8", false),
-            middle_f = pick(&MIDDLE, "(s.i / 16) % 8", true),
-            given = pick(&GIVEN, "(s.i / 128) % 24", false),
-            given_f = pick(&GIVEN, "(s.i / 128) % 24", true),
         ))
         .await?;
         progress("students", to, shape.students);
     }
+    // The ids the students got (not MAX + 1: a sequence may have moved past the highest id, by
+    // rows deleted or by an earlier run rolled back).
+    let first_student = g
+        .scalar(&format!(
+            "SELECT MIN(id) FROM students WHERE id > {students_before}"
+        ))
+        .await?;
 
     // Parents: guardian j of student i = i - i / 5, so students 5k - 1 and 5k share one.
     let guardians = shape.guardians();
-    let first_guardian = g
-        .scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM guardians")
+    let guardians_before = g
+        .scalar("SELECT COALESCE(MAX(id), 0) FROM guardians")
         .await?;
     let t = g.truth();
     let f = g.falsity();
+    // Parents' names are drawn on their own: a child's family name is not matched to the
+    // father's.
+    let (family, family_f) = named(
+        &FAMILY,
+        "CASE WHEN s.i % 2 = 0 THEN s.i % 16 ELSE (s.i + 7) % 16 END",
+    );
+    let (given, given_f) = named(&GIVEN, "(s.i / 3) % 24");
     for (from, to) in slices(guardians) {
-        // Parents' names are drawn on their own: a child's family name is not matched to the
-        // father's.
-        let family_k = "CASE WHEN s.i % 2 = 0 THEN s.i % 16 ELSE (s.i + 7) % 16 END";
         g.exec(&format!(
             "INSERT INTO guardians (full_name, search_key, relationship, phone, email, zalo, app_ref, language, channel_order, opted_out_at, erased_at, created_at, updated_at) \
              SELECT {family} || ' ' || CASE WHEN s.i % 2 = 0 THEN 'Văn' ELSE 'Thị' END || ' ' || {given}, \
@@ -214,14 +217,15 @@ pub async fn generate(
                     CASE WHEN s.i % 100 = 0 THEN {now} END, NULL, {now}, {now} \
              FROM {series} ORDER BY s.i",
             series = g.series(from, to),
-            family = pick(&FAMILY, family_k, false),
-            family_f = pick(&FAMILY, family_k, true),
-            given = pick(&GIVEN, "(s.i / 3) % 24", false),
-            given_f = pick(&GIVEN, "(s.i / 3) % 24", true),
         ))
         .await?;
         progress("parents", to, guardians);
     }
+    let first_guardian = g
+        .scalar(&format!(
+            "SELECT MIN(id) FROM guardians WHERE id > {guardians_before}"
+        ))
+        .await?;
     for (from, to) in slices(shape.students) {
         g.exec(&format!(
             "INSERT INTO student_guardians (student_id, guardian_id) \
@@ -297,7 +301,7 @@ fn slices(n: i64) -> Vec<(i64, i64)> {
     out
 }
 
-/// A birthday of a child in year 8 this school year.
+/// The birthday every generated child gets: 1 May, 13 years ago (a year-8 pupil's).
 fn born_on() -> NaiveDate {
     let today = Utc::now().date_naive();
     NaiveDate::from_ymd_opt(today.year() - 13, 5, 1).unwrap_or(today)
@@ -320,6 +324,11 @@ fn months_so_far() -> Vec<NaiveDate> {
             .expect("a date");
     }
     out
+}
+
+/// A name at an index and its folded form (for search keys), as two [`pick`] expressions.
+fn named(values: &[&str], index: &str) -> (String, String) {
+    (pick(values, index, false), pick(values, index, true))
 }
 
 /// `CASE <index> WHEN 0 THEN '<values[0]>' … END`: the value at an index, or its folded form

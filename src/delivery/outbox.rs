@@ -94,7 +94,7 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, msgs: Vec<NewMessage>) -> App
     if msgs.is_empty() {
         return Ok(Vec::new());
     }
-    // Whole microseconds: PostgreSQL keeps no more, and the rows are found again by it.
+    // Whole microseconds, as PostgreSQL keeps them: the same instant on both databases.
     let now = Utc::now().trunc_subsecs(6);
     let mut ids = Vec::new();
     // Chunks of 100 (some 3,000 values a statement): SQLite binds long parameter lists in
