@@ -227,8 +227,8 @@ pub async fn claim(
     Ok(claimed)
 }
 
-/// One claim statement: `UPDATE … WHERE id IN (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED])
-/// RETURNING *`. `due` must match a partial index's predicate (see the migration) so the
+/// One claim statement: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *` (on PostgreSQL
+/// the sub-select is a materialised CTE `FOR UPDATE SKIP LOCKED`). `due` must match a partial index's predicate (see the migration) so the
 /// sub-select reads only waiting rows.
 async fn claim_where(
     db: &Db,
@@ -243,20 +243,32 @@ async fn claim_where(
     let backend = db.backend();
     let pg = backend == DbBackend::Postgres;
     let ph = |n: usize| if pg { format!("${n}") } else { format!("?{n}") };
-    let sql = format!(
-        "UPDATE messages SET status = 'sending', lease_until = {lease_at}, leased_by = {who}, \
-         attempts = attempts + 1, updated_at = {now} \
-         WHERE id IN (SELECT id FROM messages WHERE channel = {ch} AND {due} \
-           ORDER BY {order} LIMIT {lim} {lock}) \
-         RETURNING *",
+    let set = format!(
+        "status = 'sending', lease_until = {lease_at}, leased_by = {who}, \
+         attempts = attempts + 1, updated_at = {now}",
         lease_at = ph(1),
         who = ph(2),
         now = ph(3),
+    );
+    let pick = format!(
+        "SELECT id FROM messages WHERE channel = {ch} AND {due} ORDER BY {order} LIMIT {lim}",
         ch = ph(4),
         lim = ph(5),
         due = due.replace("{now}", &ph(3)),
-        lock = if pg { "FOR UPDATE SKIP LOCKED" } else { "" },
     );
+    // On PostgreSQL the pick runs once, in a materialised CTE: as `id IN (SELECT … LIMIT n
+    // FOR UPDATE SKIP LOCKED)` the sub-select could be evaluated again while the statement
+    // ran (with other workers claiming and recording), each time skipping the rows it had just
+    // locked itself and taking n more — two instances saw claims of 17 × n.
+    let sql = if pg {
+        format!(
+            "WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) \
+             UPDATE messages SET {set} FROM picked WHERE messages.id = picked.id \
+             RETURNING messages.*"
+        )
+    } else {
+        format!("UPDATE messages SET {set} WHERE id IN ({pick}) RETURNING *")
+    };
     let values: Vec<Value> = vec![
         (now + lease).into(),
         holder.into(),

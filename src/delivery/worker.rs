@@ -312,6 +312,7 @@ impl Worker {
             return Ok(None);
         }
         let n = batch.len();
+        tracing::debug!(channel = channel.code(), claim = %holder, messages = n, "batch claimed");
         let mut guardian_ids: Vec<i64> = batch.iter().map(|m| m.guardian_id).collect();
         guardian_ids.sort_unstable();
         guardian_ids.dedup();
