@@ -230,13 +230,56 @@ impl Params {
     }
 
     pub fn statement(self, sql: String) -> sea_orm::Statement {
+        debug_assert!(
+            self.unnamed(&sql).is_none(),
+            "value {:?} is bound but not named in: {sql}",
+            self.unnamed(&sql)
+        );
         sea_orm::Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
+
+    /// The first bound value whose placeholder the text does not name: one SQL text must
+    /// always carry the same number of values (PostgreSQL caches a statement per text on each
+    /// connection and refuses a different count later).
+    fn unnamed(&self, sql: &str) -> Option<usize> {
+        let mark = match self.backend {
+            sea_orm::DbBackend::Postgres => '$',
+            _ => '?',
+        };
+        let mut named = vec![false; self.values.len() + 1];
+        let mut rest = sql;
+        while let Some(at) = rest.find(mark) {
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if let Ok(n) = rest[..digits].parse::<usize>() {
+                if let Some(slot) = named.get_mut(n) {
+                    *slot = true;
+                }
+            }
+        }
+        (1..named.len()).find(|&n| !named[n])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::sqlite_path;
+
+    #[test]
+    fn a_value_bound_but_not_named_is_found() {
+        for backend in [sea_orm::DbBackend::Postgres, sea_orm::DbBackend::Sqlite] {
+            let mut p = super::Params::new(backend);
+            let a = p.bind(1);
+            let _unused = p.bind(2);
+            let c = p.bind(3);
+            assert_eq!(p.unnamed(&format!("SELECT {a}, {c}")), Some(2));
+            assert_eq!(p.unnamed(&format!("SELECT {a}, {c}, {_unused}")), None);
+            let mut many = super::Params::new(backend);
+            let names: Vec<String> = (0..12).map(|i| many.bind(i)).collect();
+            // "$1" inside "$12" names neither the first nor anything else.
+            assert_eq!(many.unnamed(&names[1..].join(", ")), Some(1));
+        }
+    }
 
     #[test]
     fn sqlite_paths() {
