@@ -14,6 +14,7 @@ mod enrollment;
 mod generate;
 mod health;
 mod import;
+mod instances;
 mod pages;
 mod reminders;
 mod scope;

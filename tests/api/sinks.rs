@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use mailin_embedded::{response, Handler, Response, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -10,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 #[derive(Default)]
 struct Shared {
     received: Vec<Vec<u8>>,
+    /// When each message of `received` had been taken.
+    received_at: Vec<Instant>,
     /// Answers to give to the next RCPT commands, before accepting again.
     rcpt_script: VecDeque<Response>,
     /// Recipients refused for good (550).
@@ -62,7 +65,9 @@ impl Handler for Sink {
 
     fn data_end(&mut self) -> Response {
         let mail = std::mem::take(&mut self.current);
-        self.shared.lock().unwrap().received.push(mail);
+        let mut s = self.shared.lock().unwrap();
+        s.received.push(mail);
+        s.received_at.push(Instant::now());
         response::OK
     }
 }
@@ -95,6 +100,16 @@ impl SmtpSink {
     /// The raw messages received so far.
     pub fn received(&self) -> Vec<Vec<u8>> {
         self.shared.lock().unwrap().received.clone()
+    }
+
+    /// The raw messages received so far, each with when it was taken.
+    pub fn received_timed(&self) -> Vec<(Vec<u8>, Instant)> {
+        let s = self.shared.lock().unwrap();
+        s.received
+            .iter()
+            .cloned()
+            .zip(s.received_at.iter().copied())
+            .collect()
     }
 
     /// The next RCPT commands get these answers (then the server accepts again).
