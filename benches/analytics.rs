@@ -56,6 +56,12 @@ fn run(panel: &Panel, cfg: &SimConfig, cluster: bool, baseline: f64) {
         "(b) full analysis, {label}: {secs:.4} s  (full/baseline = {:.1}x)",
         secs / baseline
     );
+    println!(
+        "SUITE\tanalytics\tstaggered DiD, {} units × {} periods, {label}\t{secs:.3} s\tbaseline {baseline:.4} s\t{:.1}× the baseline's time",
+        panel.n_units(),
+        panel.n_periods(),
+        secs / baseline
+    );
     // Truth: every treated unit has effect tau(t - g), so the simple ATT's
     // target is the cohort-size-weighted mean of tau over post cells.
     let size = |g: i64| {

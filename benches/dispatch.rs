@@ -630,6 +630,13 @@ async fn main() {
                 run.cpu_us,
                 baseline_cpu
             );
+            println!(
+                "SUITE\tdispatch\t{} on {}\t{:.0} msg/s\tbaseline {baseline:.0} msg/s\t{:.2} of baseline",
+                if channel == Channel::Email { "smtp" } else { "http" },
+                if pg { "postgres" } else { "sqlite" },
+                run.send_per_sec,
+                run.send_per_sec / baseline
+            );
         }
     }
 }

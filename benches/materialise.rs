@@ -342,6 +342,14 @@ async fn main() {
             "{label:<52} {rows:>10} {secs:>9.1} {rate:>10.0} {:>7.2}",
             rate / base_rate
         );
+        if !label.starts_with("baseline") {
+            println!(
+                "SUITE\tmaterialise\t{} on {}\t{rate:.0} msg/s in {secs:.1} s\tbaseline {base_rate:.0} rows/s\t{:.2} of baseline",
+                label.trim_start_matches("platform: "),
+                if pg { "postgres" } else { "sqlite" },
+                rate / base_rate
+            );
+        }
     };
     row(
         "baseline: plain INSERT … SELECT",
