@@ -23,6 +23,9 @@ use crate::config::DatabaseUrl;
 pub struct Db {
     pub conn: DatabaseConnection,
     write_gate: Option<Arc<Mutex<()>>>,
+    /// Counts this process's writes that change dashboard figures (enrollment snapshots,
+    /// schools): a cached figure computed under an older count is stale.
+    figures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A write transaction; on SQLite it holds the write gate until commit or drop.
@@ -48,7 +51,22 @@ impl Db {
     pub fn new(conn: DatabaseConnection) -> Self {
         let write_gate =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Self { conn, write_gate }
+        Self {
+            conn,
+            write_gate,
+            figures: Arc::default(),
+        }
+    }
+
+    /// Tells this process's caches of dashboard figures that they are stale.
+    pub fn figures_changed(&self) {
+        self.figures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times figures were changed through this process.
+    pub fn figures_version(&self) -> u64 {
+        self.figures.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn backend(&self) -> DbBackend {

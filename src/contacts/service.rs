@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,7 +25,7 @@ use crate::db::{Db, Params};
 use crate::error::{AppError, AppResult, Msg};
 use crate::fields::{fold, optional_text};
 use crate::org::entity::school;
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP};
 
 /// Whether this actor sees contact details and SI numbers in full.
 pub fn sees_contact_details(actor: &Actor) -> bool {
@@ -278,7 +278,7 @@ pub async fn list_students(
         let status = HiStatus::parse(&status).map_err(|m| AppError::invalid("hi_status", m))?;
         q = q.filter(student::Column::HiStatus.eq(status.code()));
     }
-    let total = q.clone().count(&db.conn).await?;
+    let total = count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
     let rows = q
         .order_by_asc(student::Column::SchoolId)
         .order_by_asc(student::Column::ClassName)
@@ -288,7 +288,7 @@ pub async fn list_students(
         .limit(paging.per_page)
         .all(&db.conn)
         .await?;
-    Ok(Paged::new(
+    Ok(Paged::counted(
         student_views(&db.conn, actor, rows).await?,
         paging,
         total,

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -187,6 +186,8 @@ async fn filtered(
     Ok(q)
 }
 
+use crate::web::paging::COUNT_CAP;
+
 pub async fn list(
     db: &Db,
     actor: &Actor,
@@ -194,14 +195,14 @@ pub async fn list(
     paging: PageParams,
 ) -> AppResult<Paged<MessageView>> {
     let q = filtered(db, actor, f).await?;
-    let total = q.clone().count(&db.conn).await?;
+    let total = crate::web::paging::count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
     let rows = q
         .order_by_desc(message::Column::Id)
         .offset(paging.offset())
         .limit(paging.per_page)
         .all(&db.conn)
         .await?;
-    Ok(Paged::new(
+    Ok(Paged::counted(
         rows.into_iter().map(|m| view(actor, m)).collect(),
         paging,
         total,

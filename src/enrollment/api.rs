@@ -131,7 +131,12 @@ pub async fn coverage_json(
     actor: Actor,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(coverage::coverage(&state.db, &actor, &q, state.tz()).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .coverage
+            .coverage(&state.db, &actor, &q, state.tz())
+            .await?,
+    ))
 }
 
 /// The same rows as CSV.
@@ -142,7 +147,10 @@ pub async fn coverage_csv(
     actor: Actor,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    let v = coverage::coverage(&state.db, &actor, &q, state.tz()).await?;
+    let v = state
+        .coverage
+        .coverage(&state.db, &actor, &q, state.tz())
+        .await?;
     Ok(csv_response(coverage::to_csv(&v)?, &v))
 }
 

@@ -293,5 +293,6 @@ pub async fn commit(
     )
     .await?;
     tx.commit().await?;
+    db.figures_changed();
     Ok((report, Some(stored.id)))
 }

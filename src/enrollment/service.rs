@@ -261,6 +261,7 @@ pub async fn save(db: &Db, actor: &Actor, d: &SnapshotDraft) -> AppResult<(Snaps
         .await?;
     }
     tx.commit().await?;
+    db.figures_changed();
     Ok((get(db, actor, m.id).await?, outcome))
 }
 

@@ -604,6 +604,7 @@ pub async fn commit(
     )
     .await?;
     tx.commit().await?;
+    db.figures_changed();
     Ok((plan.report, Some(record.id)))
 }
 

@@ -557,6 +557,7 @@ pub async fn create_school(db: &Db, actor: &Actor, draft: &SchoolDraft) -> AppRe
     )
     .await?;
     tx.commit().await?;
+    db.figures_changed();
     get_school(db, actor, model.id).await
 }
 
@@ -609,6 +610,7 @@ pub async fn update_school(
     )
     .await?;
     tx.commit().await?;
+    db.figures_changed();
     get_school(db, actor, id).await
 }
 

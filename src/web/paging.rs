@@ -69,6 +69,9 @@ pub struct Paged<T> {
     pub total: u64,
     /// Pages in the whole list.
     pub pages: u64,
+    /// False when counting stopped at `total`: the list has more items than that (long lists
+    /// are not counted to the end on every page).
+    pub total_exact: bool,
 }
 
 impl<T> Paged<T> {
@@ -79,6 +82,15 @@ impl<T> Paged<T> {
             per_page: params.per_page,
             total,
             pages: total.div_ceil(params.per_page),
+            total_exact: true,
+        }
+    }
+
+    /// A page of a list counted by [`count_up_to`].
+    pub fn counted(items: Vec<T>, params: PageParams, (total, exact): (u64, bool)) -> Self {
+        Self {
+            total_exact: exact,
+            ..Self::new(items, params, total)
         }
     }
 
@@ -89,8 +101,46 @@ impl<T> Paged<T> {
             per_page: self.per_page,
             total: self.total,
             pages: self.pages,
+            total_exact: self.total_exact,
         }
     }
+}
+
+/// Lists are counted up to this many items (a national list of students has 20 million: an
+/// exact count on every page would read them all, most of a second each time).
+pub const COUNT_CAP: u64 = 10_000;
+
+/// The number of rows `select` finds, counting no further than `cap`: `(n, true)` when there
+/// are n ≤ cap, `(cap, false)` when there are more.
+pub async fn count_up_to<E, C>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    cap: u64,
+) -> Result<(u64, bool), sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::sea_query::{Alias, Expr, Query};
+    use sea_orm::{QuerySelect, QueryTrait};
+    let inner = select
+        .select_only()
+        .expr(Expr::val(1))
+        .limit(cap + 1)
+        .into_query();
+    let outer = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from_subquery(inner, Alias::new("capped"))
+        .to_owned();
+    let n: i64 = match conn
+        .query_one(conn.get_database_backend().build(&outer))
+        .await?
+    {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    let n = n.max(0) as u64;
+    Ok(if n > cap { (cap, false) } else { (n, true) })
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct AppState {
     pub hbs: Handlebars<'static>,
     pub i18n: Arc<I18n>,
     pub metrics: Arc<crate::delivery::metrics::Metrics>,
+    /// Coverage dashboards' figures, kept a short while (see `enrollment::cache`).
+    pub coverage: Arc<crate::enrollment::cache::CoverageCache>,
     secret: SecretKey,
     /// The base URL without a trailing slash, for links in messages.
     base: String,
@@ -35,6 +37,7 @@ impl AppState {
             hbs,
             i18n,
             metrics: Arc::new(Default::default()),
+            coverage: Arc::default(),
             secret,
         })
     }

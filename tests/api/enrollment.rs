@@ -627,3 +627,48 @@ async fn thin_or_flat_data_give_reasons_not_errors() {
         .lines()
         .any(|l| l.split(',').nth(2).is_some_and(|c| c.starts_with('='))));
 }
+
+#[tokio::test]
+async fn coverage_figures_are_kept_a_while_and_a_snapshot_saved_shows_at_once() {
+    let app = spawn_app().await;
+    app.create_school("HN-A", "Trường THPT Phan Đình Phùng", "01")
+        .await;
+    let staff = app.create_user("staff", None, &[]).await;
+    let t = app.token_for(&staff).await;
+    let path = "/api/v1/enrollment/snapshots";
+    let (status, v) = send(
+        &app,
+        &t,
+        Method::POST,
+        path,
+        snap("HN-A", "2025-10-31", 1000, 600),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    let insured = |v: &Value| v["total"]["insured"].as_i64().unwrap();
+    let q = "/api/v1/coverage?date=2025-12-31";
+    assert_eq!(insured(&app.api_json(&t, Method::GET, q).await), 600);
+    // A figure changed behind the application's back (by another instance, say) is not seen
+    // while the cached figures are fresh...
+    use sea_orm::{ConnectionTrait, Statement};
+    app.db
+        .conn
+        .execute(Statement::from_string(
+            app.db.backend(),
+            "UPDATE enrollment_snapshots SET insured = 650".to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(insured(&app.api_json(&t, Method::GET, q).await), 600);
+    // ...but a snapshot saved through this instance is, at once, on the page too.
+    let (status, v) = send(
+        &app,
+        &t,
+        Method::POST,
+        path,
+        snap("HN-A", "2025-11-30", 1000, 800),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(insured(&app.api_json(&t, Method::GET, q).await), 800);
+}

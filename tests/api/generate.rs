@@ -160,3 +160,54 @@ async fn a_small_country_has_siblings_consent_and_enrollment_figures() {
     );
     assert_eq!(scalar(&app, "SELECT COUNT(*) FROM students").await, 20_000);
 }
+
+#[tokio::test]
+async fn long_lists_are_counted_up_to_a_cap() {
+    let app = spawn_app().await;
+    generate(&app.db, Scale::Small, &mut |_, _, _| {})
+        .await
+        .unwrap();
+    let admin = app.create_user("admin", None, &[]).await;
+    let t = app.token_for(&admin).await;
+    // 20,000 students: counted to 10,000, and said to be more.
+    let all = app
+        .api_json(&t, reqwest::Method::GET, "/api/v1/students?per_page=200")
+        .await;
+    assert_eq!(all["total"], 10_000);
+    assert_eq!(all["total_exact"], false);
+    assert_eq!(all["pages"], 50);
+    assert_eq!(all["items"].as_array().unwrap().len(), 200);
+    // A page past the count still answers.
+    let far = app
+        .api_json(
+            &t,
+            reqwest::Method::GET,
+            "/api/v1/students?page=90&per_page=200",
+        )
+        .await;
+    assert_eq!(far["items"].as_array().unwrap().len(), 200);
+    // A narrower list is counted exactly.
+    let one: String = one(&app, "SELECT code FROM schools ORDER BY id LIMIT 1").await;
+    let n = scalar(
+        &app,
+        &format!("SELECT COUNT(*) FROM students WHERE school_id = (SELECT id FROM schools WHERE code = '{one}')"),
+    )
+    .await;
+    let page = app
+        .api_json(
+            &t,
+            reqwest::Method::GET,
+            &format!("/api/v1/students?school={one}"),
+        )
+        .await;
+    assert_eq!(page["total"], n);
+    assert_eq!(page["total_exact"], true);
+    // The page of the list says "more than".
+    let c = app.signed_in(&admin).await;
+    let (status, html) = app.get_text(&c, "/students").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Hơn 10000 kết quả") || html.contains("Hơn 10.000 kết quả"),
+        "{html}"
+    );
+}

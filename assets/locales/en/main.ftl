@@ -14,10 +14,12 @@ count-results = { $count ->
     [one] 1 result
    *[other] { $count } results
 }
+count-results-more = More than { $count } results
 pager-label = Pages
 pager-prev = Previous
 pager-next = Next
 pager-position = Page { $page } of { $pages }
+pager-position-more = Page { $page } of more than { $pages }
 
 ## Navigation
 nav-label = Main navigation

@@ -11,10 +11,12 @@ back-home = Về trang chủ
 request-id = Mã yêu cầu
 retry-after = Vui lòng thử lại sau { $seconds } giây.
 count-results = { $count } kết quả
+count-results-more = Hơn { $count } kết quả
 pager-label = Phân trang
 pager-prev = Trang trước
 pager-next = Trang sau
 pager-position = Trang { $page } / { $pages }
+pager-position-more = Trang { $page } / hơn { $pages }
 
 ## Điều hướng
 nav-label = Điều hướng chính
