@@ -131,12 +131,7 @@ pub async fn coverage_json(
     actor: Actor,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(
-        state
-            .coverage
-            .coverage(&state.db, &actor, &q, state.tz())
-            .await?,
-    ))
+    Ok(HttpResponse::Ok().json(state.coverage_of(&actor, &q).await?))
 }
 
 /// The same rows as CSV.
@@ -147,10 +142,7 @@ pub async fn coverage_csv(
     actor: Actor,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    let v = state
-        .coverage
-        .coverage(&state.db, &actor, &q, state.tz())
-        .await?;
+    let v = state.coverage_of(&actor, &q).await?;
     Ok(csv_response(coverage::to_csv(&v)?, &v))
 }
 

@@ -42,10 +42,7 @@ async fn dashboard(
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
-    let v = state
-        .coverage
-        .coverage(&state.db, actor, &q, state.tz())
-        .await?;
+    let v = state.coverage_of(actor, &q).await?;
     let camps = campaigns::options(&state.db, actor).await?;
     let bars: Vec<_> = v
         .trend
@@ -73,10 +70,7 @@ async fn export(
     ctx: RequestCtx,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    let v = state
-        .coverage
-        .coverage(&state.db, ctx.actor()?, &q, state.tz())
-        .await?;
+    let v = state.coverage_of(ctx.actor()?, &q).await?;
     Ok(csv_response(coverage::to_csv(&v)?, &v))
 }
 
@@ -234,10 +228,7 @@ async fn trend_svg(
     ctx: RequestCtx,
     q: Query<CoverageQuery>,
 ) -> AppResult<HttpResponse> {
-    let v = state
-        .coverage
-        .coverage(&state.db, ctx.actor()?, &q, state.tz())
-        .await?;
+    let v = state.coverage_of(ctx.actor()?, &q).await?;
     let points: Vec<_> = v.trend.iter().map(|p| (p.date, p.coverage)).collect();
     let title = state.t(&ctx, &crate::error::Msg::new("coverage-trend"));
     Ok(svg(charts::trend(&points, v.target, &title)?))

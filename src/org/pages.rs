@@ -37,7 +37,12 @@ fn levels() -> Vec<&'static str> {
 
 pub async fn home(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
-    let overview = service::overview(&state.db, actor).await?;
+    let overview = state
+        .overview
+        .get_or(&state.db, format!("{:?}", actor.scope()), || {
+            service::overview(&state.db, actor)
+        })
+        .await?;
     let by_level: Vec<Value> = overview
         .by_level
         .iter()

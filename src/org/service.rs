@@ -426,7 +426,8 @@ pub async fn list_schools(
         let level = SchoolLevel::parse(&level).map_err(|m| AppError::invalid("level", m))?;
         q = q.filter(school::Column::Level.eq(level.code()));
     }
-    let total = q.clone().count(&db.conn).await?;
+    let total =
+        crate::web::paging::count_up_to(&db.conn, q.clone(), crate::web::paging::COUNT_CAP).await?;
     let rows = q
         .order_by_asc(school::Column::ProvinceId)
         .order_by_asc(school::Column::Name)
@@ -435,7 +436,7 @@ pub async fn list_schools(
         .limit(paging.per_page)
         .all(&db.conn)
         .await?;
-    Ok(Paged::new(views(db, rows).await?, paging, total))
+    Ok(Paged::counted(views(db, rows).await?, paging, total))
 }
 
 /// One school; 404 when it does not exist or lies outside the actor's scope.

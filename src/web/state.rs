@@ -1,4 +1,5 @@
 //! What every handler can reach: the database, settings, templates and translations.
+use crate::enrollment::cache::FigureCache;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -19,14 +20,32 @@ pub struct AppState {
     pub hbs: Handlebars<'static>,
     pub i18n: Arc<I18n>,
     pub metrics: Arc<crate::delivery::metrics::Metrics>,
-    /// Coverage dashboards' figures, kept a short while (see `enrollment::cache`).
-    pub coverage: Arc<crate::enrollment::cache::CoverageCache>,
+    /// Coverage dashboards' and the home page's figures, kept a short while (see
+    /// `enrollment::cache`).
+    pub coverage: Arc<FigureCache<crate::enrollment::coverage::CoverageView>>,
+    pub overview: Arc<FigureCache<crate::org::service::Overview>>,
     secret: SecretKey,
     /// The base URL without a trailing slash, for links in messages.
     base: String,
 }
 
 impl AppState {
+    /// Coverage for this actor's scope and query (see `enrollment::coverage`), kept a while.
+    pub async fn coverage_of(
+        &self,
+        actor: &crate::auth::actor::Actor,
+        q: &crate::enrollment::coverage::CoverageQuery,
+    ) -> crate::error::AppResult<crate::enrollment::coverage::CoverageView> {
+        let tz = self.tz();
+        // Today is part of the key: the default day moves at midnight.
+        let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+        let key = format!("{:?}|{q:?}|{tz}|{today}", actor.scope());
+        self.coverage
+            .get_or(&self.db, key, || {
+                crate::enrollment::coverage::coverage(&self.db, actor, q, tz)
+            })
+            .await
+    }
     pub fn new(db: Db, settings: Settings, secret: SecretKey) -> anyhow::Result<Self> {
         let i18n = Arc::new(I18n::load()?);
         let hbs = render::registry(i18n.clone(), settings.timezone)?;
@@ -38,6 +57,7 @@ impl AppState {
             i18n,
             metrics: Arc::new(Default::default()),
             coverage: Arc::default(),
+            overview: Arc::default(),
             secret,
         })
     }
