@@ -228,8 +228,8 @@ pub async fn claim(
 }
 
 /// One claim statement: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *` (on PostgreSQL
-/// the sub-select is a materialised CTE `FOR UPDATE SKIP LOCKED`). `due` must match a partial index's predicate (see the migration) so the
-/// sub-select reads only waiting rows.
+/// the sub-select is a materialised CTE `FOR UPDATE SKIP LOCKED`). `due` must match a partial
+/// index's predicate (see the migration) so the sub-select reads only waiting rows.
 async fn claim_where(
     db: &Db,
     channel: Channel,

@@ -23,7 +23,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::messaging::entity::template;
 use crate::org::entity::school;
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP};
 
 /// Messages about schools in the actor's scope.
 pub fn message_scope(actor: &Actor) -> Condition {
@@ -186,8 +186,6 @@ async fn filtered(
     Ok(q)
 }
 
-use crate::web::paging::COUNT_CAP;
-
 pub async fn list(
     db: &Db,
     actor: &Actor,
@@ -195,7 +193,7 @@ pub async fn list(
     paging: PageParams,
 ) -> AppResult<Paged<MessageView>> {
     let q = filtered(db, actor, f).await?;
-    let total = crate::web::paging::count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
+    let total = count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
     let rows = q
         .order_by_desc(message::Column::Id)
         .offset(paging.offset())

@@ -3,7 +3,6 @@
 //! from the target.
 pub mod analysis;
 pub mod api;
-pub mod cache;
 pub mod charts;
 pub mod coverage;
 pub mod entity;

@@ -17,7 +17,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP};
 
 pub const MAX_ENROLLED: i64 = 200_000;
 
@@ -426,8 +426,7 @@ pub async fn list_schools(
         let level = SchoolLevel::parse(&level).map_err(|m| AppError::invalid("level", m))?;
         q = q.filter(school::Column::Level.eq(level.code()));
     }
-    let total =
-        crate::web::paging::count_up_to(&db.conn, q.clone(), crate::web::paging::COUNT_CAP).await?;
+    let total = count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
     let rows = q
         .order_by_asc(school::Column::ProvinceId)
         .order_by_asc(school::Column::Name)

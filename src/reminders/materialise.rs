@@ -204,25 +204,24 @@ fn cap_conditions(job: &Job, now: DateTime<Utc>, caps: Caps, p: &mut Params) -> 
     if !caps.recent {
         return cap_source_condition(job, caps, p);
     }
+    let limits: Vec<(u32, DateTime<Utc>)> = [
+        (job.cap.per_day, day_start(now, job.tz)),
+        (job.cap.per_week, week_start(now, job.tz)),
+    ]
+    .into_iter()
+    .filter(|(limit, _)| *limit > 0)
+    .collect();
     // Bound only when a cap is on: a value bound but not named in the text would make one SQL
     // text carry different numbers of parameters, which PostgreSQL refuses once the statement
     // is cached on a connection ("bind message supplies 8 parameters, but … requires 6").
-    let mut counted: Option<String> = None;
-    for (limit, since) in [
-        (job.cap.per_day, day_start(now, job.tz)),
-        (job.cap.per_week, week_start(now, job.tz)),
-    ] {
-        if limit > 0 {
-            let counted = counted
-                .get_or_insert_with(|| {
-                    format!(
-                        "f.guardian_id = g.id AND f.fallback_of IS NULL AND f.status NOT IN {SPENT_STATUSES} \
-                         AND f.source_kind IN ({}, {})",
-                        p.bind(source::WAVE),
-                        p.bind(source::RULE)
-                    )
-                })
-                .clone();
+    if !limits.is_empty() {
+        let counted = format!(
+            "f.guardian_id = g.id AND f.fallback_of IS NULL AND f.status NOT IN {SPENT_STATUSES} \
+             AND f.source_kind IN ({}, {})",
+            p.bind(source::WAVE),
+            p.bind(source::RULE)
+        );
+        for (limit, since) in limits {
             let since = p.bind(since);
             let limit = p.bind(i64::from(limit));
             w.push(format!(

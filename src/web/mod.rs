@@ -4,6 +4,7 @@ pub mod assets;
 pub mod context;
 pub mod errors;
 pub mod extract;
+pub mod figures;
 pub mod format;
 pub mod health;
 pub mod i18n;

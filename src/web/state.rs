@@ -1,5 +1,4 @@
 //! What every handler can reach: the database, settings, templates and translations.
-use crate::enrollment::cache::FigureCache;
 use std::sync::Arc;
 
 use actix_web::http::header;
@@ -21,15 +20,31 @@ pub struct AppState {
     pub i18n: Arc<I18n>,
     pub metrics: Arc<crate::delivery::metrics::Metrics>,
     /// Coverage dashboards' and the home page's figures, kept a short while (see
-    /// `enrollment::cache`).
-    pub coverage: Arc<FigureCache<crate::enrollment::coverage::CoverageView>>,
-    pub overview: Arc<FigureCache<crate::org::service::Overview>>,
+    /// `web::figures`).
+    pub coverage: Arc<crate::web::figures::FigureCache<crate::enrollment::coverage::CoverageView>>,
+    pub overview: Arc<crate::web::figures::FigureCache<crate::org::service::Overview>>,
     secret: SecretKey,
     /// The base URL without a trailing slash, for links in messages.
     base: String,
 }
 
 impl AppState {
+    pub fn new(db: Db, settings: Settings, secret: SecretKey) -> anyhow::Result<Self> {
+        let i18n = Arc::new(I18n::load()?);
+        let hbs = render::registry(i18n.clone(), settings.timezone)?;
+        Ok(Self {
+            db,
+            base: settings.base(),
+            settings: Arc::new(settings),
+            hbs,
+            i18n,
+            metrics: Arc::new(Default::default()),
+            coverage: Arc::default(),
+            overview: Arc::default(),
+            secret,
+        })
+    }
+
     /// Coverage for this actor's scope and query (see `enrollment::coverage`), kept a while.
     pub async fn coverage_of(
         &self,
@@ -45,21 +60,6 @@ impl AppState {
                 crate::enrollment::coverage::coverage(&self.db, actor, q, tz)
             })
             .await
-    }
-    pub fn new(db: Db, settings: Settings, secret: SecretKey) -> anyhow::Result<Self> {
-        let i18n = Arc::new(I18n::load()?);
-        let hbs = render::registry(i18n.clone(), settings.timezone)?;
-        Ok(Self {
-            db,
-            base: settings.base(),
-            settings: Arc::new(settings),
-            hbs,
-            i18n,
-            metrics: Arc::new(Default::default()),
-            coverage: Arc::default(),
-            overview: Arc::default(),
-            secret,
-        })
     }
 
     pub fn secret(&self) -> &[u8] {
