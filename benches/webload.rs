@@ -10,7 +10,8 @@
 //! Without `--database` a fresh PostgreSQL database (at `BENCH_DATABASE_URL`, default the local
 //! server) is made and filled by `generate` at `--scale` (default `province`); with it, the
 //! database given is used as it is (fill it once with `hi-outreach generate --scale national`).
-//! The run adds one admin account, an API token and a campaign. Needs `wrk` on the PATH.
+//! The run adds one admin account, an API token and a campaign with ten activities and ten
+//! consultation sessions. Needs `wrk` on the PATH.
 mod common;
 
 use std::io::Write;
@@ -365,6 +366,45 @@ async fn prepare(base: &str, token: &str, email: &str) -> (i64, String) {
     let campaign = r.json::<serde_json::Value>().await.unwrap()["id"]
         .as_i64()
         .unwrap();
+    // A campaign page as it looks in use: activities in the coming days and sessions at schools.
+    let schools: serde_json::Value = api
+        .get(format!("{base}/api/v1/schools?per_page=10"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (n, school) in schools["items"].as_array().unwrap().iter().enumerate() {
+        let day = (today + chrono::Duration::days(1 + n as i64)).to_string();
+        for (path, body) in [
+            (
+                "/api/v1/activities",
+                serde_json::json!({
+                    "campaign_id": campaign, "channel": "radio", "date": day, "cost_vnd": 1_500_000,
+                    "title": format!("Tọa đàm trên sóng phát thanh số {}", n + 1),
+                }),
+            ),
+            (
+                "/api/v1/sessions",
+                serde_json::json!({
+                    "campaign_id": campaign, "school_id": school["id"], "date": day,
+                    "start_time": "08:00", "end_time": "09:30",
+                }),
+            ),
+        ] {
+            let r = api
+                .post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            assert_eq!(status, 201, "{path}: {}", r.text().await.unwrap());
+        }
+    }
 
     let browser = reqwest::Client::builder()
         .cookie_store(true)

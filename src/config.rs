@@ -138,7 +138,8 @@ pub enum LogFormat {
 pub struct Settings {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
     pub database_url: DatabaseUrl,
-    /// Connections in the pool of each instance.
+    /// Connections in the pool of each instance's background work; on PostgreSQL its HTTP
+    /// worker threads get as many more between them (see `Db::for_worker_thread`).
     pub database_max_connections: u32,
     /// Address the web server listens on.
     pub bind: SocketAddr,

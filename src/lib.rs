@@ -72,10 +72,26 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("default message templates: {e}"))?;
         let state = Data::new(AppState::new(db, settings, secret)?);
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || web::app(app_state.clone()))
-            .listen(listener)?
-            .shutdown_timeout(shutdown)
-            .client_request_timeout(Duration::from_secs(30));
+        let threads = if workers > 0 {
+            workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        let per_thread = state
+            .settings
+            .database_max_connections
+            .div_ceil(threads as u32)
+            .max(2);
+        // Each HTTP worker thread gets its own pool (see `Db::for_worker_thread`); background
+        // work keeps the process's first pool.
+        let mut server = HttpServer::new(move || {
+            let mut local = (**app_state).clone();
+            local.db = app_state.db.for_worker_thread(per_thread);
+            web::app(Data::new(local))
+        })
+        .listen(listener)?
+        .shutdown_timeout(shutdown)
+        .client_request_timeout(Duration::from_secs(30));
         if workers > 0 {
             server = server.workers(workers);
         }

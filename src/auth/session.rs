@@ -4,7 +4,8 @@
 use chrono::{Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationDef, Set,
 };
 
 use super::entity::{session, user};
@@ -45,20 +46,24 @@ pub async fn resolve(
 ) -> Result<Option<(session::Model, user::Model)>, DbErr> {
     let now = Utc::now();
     let idle_cutoff = now - Duration::minutes(settings.session_idle_minutes.into());
+    // Session and user in one statement: every page request comes through here.
+    let user_of: RelationDef = session::Entity::belongs_to(user::Entity)
+        .from(session::Column::UserId)
+        .to(user::Column::Id)
+        .into();
     let found = session::Entity::find()
+        .join(JoinType::InnerJoin, user_of)
+        .select_also(user::Entity)
         .filter(session::Column::TokenHash.eq(token_hash(token)))
         .filter(session::Column::RevokedAt.is_null())
         .filter(session::Column::ExpiresAt.gt(now))
         .filter(session::Column::LastSeenAt.gt(idle_cutoff))
+        .filter(user::Column::Active.eq(true))
         .one(&db.conn)
         .await?;
-    let Some(sess) = found else { return Ok(None) };
-    let Some(usr) = user::Entity::find_by_id(sess.user_id).one(&db.conn).await? else {
+    let Some((sess, Some(usr))) = found else {
         return Ok(None);
     };
-    if !usr.active {
-        return Ok(None);
-    }
     if (now - sess.last_seen_at).num_seconds() >= TOUCH_EVERY_SECS {
         session::Entity::update_many()
             .col_expr(session::Column::LastSeenAt, Expr::value(now))

@@ -1,7 +1,10 @@
 //! API tokens: named, shown once, stored as a hash, revocable, with a last-used time.
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect,
+    RelationDef, Set,
+};
 use serde::Serialize;
 use serde_json::json;
 
@@ -134,23 +137,22 @@ pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Mode
     if !secret.starts_with(PREFIX) || secret.len() > 200 {
         return Ok(None);
     }
-    let Some(token) = api_token::Entity::find()
+    // Token and owner in one statement: every API request comes through here.
+    let owner_of: RelationDef = api_token::Entity::belongs_to(user::Entity)
+        .from(api_token::Column::UserId)
+        .to(user::Column::Id)
+        .into();
+    let Some((token, Some(owner))) = api_token::Entity::find()
+        .join(JoinType::InnerJoin, owner_of)
+        .select_also(user::Entity)
         .filter(api_token::Column::TokenHash.eq(token_hash(secret)))
         .filter(api_token::Column::RevokedAt.is_null())
+        .filter(user::Column::Active.eq(true))
         .one(&db.conn)
         .await?
     else {
         return Ok(None);
     };
-    let Some(owner) = user::Entity::find_by_id(token.user_id)
-        .one(&db.conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if !owner.active {
-        return Ok(None);
-    }
     let now = Utc::now();
     let stale = token
         .last_used_at

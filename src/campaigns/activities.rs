@@ -168,6 +168,10 @@ async fn views<C: ConnectionTrait>(
     actor: &Actor,
     rows: Vec<activity::Model>,
 ) -> AppResult<Vec<ActivityView>> {
+    if rows.is_empty() {
+        // Nothing to look up: a page with no activities runs none of the statements below.
+        return Ok(Vec::new());
+    }
     let mut campaign_ids: Vec<i64> = rows.iter().map(|a| a.campaign_id).collect();
     campaign_ids.sort_unstable();
     campaign_ids.dedup();

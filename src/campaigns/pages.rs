@@ -79,7 +79,7 @@ async fn list(
 }
 
 async fn form_data(state: &AppState, ctx: &RequestCtx, draft: &CampaignDraft) -> AppResult<Value> {
-    let provinces = crate::org::service::list_provinces(&state.db, ctx.actor()?).await?;
+    let provinces = crate::org::service::provinces_in_scope(&state.db, ctx.actor()?).await?;
     Ok(json!({
         "form": draft,
         "province_codes_text": draft.province_codes.join(", "),
@@ -268,7 +268,7 @@ async fn activity_list(
         state.tz(),
     )
     .await?;
-    let provinces = crate::org::service::list_provinces(&state.db, actor).await?;
+    let provinces = crate::org::service::provinces_in_scope(&state.db, actor).await?;
     let campaigns = service::options(&state.db, actor).await?;
     state.page(
         &ctx,
@@ -298,7 +298,7 @@ async fn activity_form_data(
         "channels": Channel::codes(),
         "statuses": ActivityStatus::codes(),
         "topics": topic_options(state, &draft.topics).await?,
-        "provinces": crate::org::service::list_provinces(&state.db, actor).await?,
+        "provinces": crate::org::service::provinces_in_scope(&state.db, actor).await?,
     }))
 }
 
@@ -484,7 +484,7 @@ async fn calendar_page(
         (prev, next)
     };
     let campaigns = service::options(&state.db, actor).await?;
-    let provinces = crate::org::service::list_provinces(&state.db, actor).await?;
+    let provinces = crate::org::service::provinces_in_scope(&state.db, actor).await?;
     state.page(
         &ctx,
         "campaigns/calendar",

@@ -209,6 +209,10 @@ pub async fn views<C: ConnectionTrait>(
     tz: Tz,
     details: bool,
 ) -> AppResult<Vec<SessionView>> {
+    if rows.is_empty() {
+        // Nothing to look up: a page with no sessions runs none of the statements below.
+        return Ok(Vec::new());
+    }
     let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
     let campaigns =
         campaigns::visible_names(conn, actor, rows.iter().map(|s| s.campaign_id)).await?;

@@ -182,23 +182,45 @@ async fn latest<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Sums for the covered schools at `day`, computed by the database.
-async fn totals<C: ConnectionTrait>(conn: &C, f: &Filter, day: NaiveDate) -> AppResult<(i64, i64)> {
-    let (sql, text) = latest_sql(
-        conn.get_database_backend(),
-        f,
-        day,
-        "CAST(COALESCE(SUM(s.enrolled), 0) AS BIGINT) AS e, CAST(COALESCE(SUM(s.insured), 0) AS BIGINT) AS i",
+/// How the covered schools' sums change over time up to `day`, by one statement: each snapshot
+/// counts from its date until the school's next snapshot, so it adds its figures on its own
+/// date and takes them away on the next one's. Answers (date, change of enrolled, change of
+/// insured) in date order; the sums at a date are the changes up to it added together.
+async fn changes<C: ConnectionTrait>(
+    conn: &C,
+    f: &Filter,
+    day: NaiveDate,
+) -> AppResult<Vec<(NaiveDate, i64, i64)>> {
+    let mut sql = Sql::new(conn.get_database_backend());
+    let d = sql.bind(day);
+    let cond = f.conditions(&mut sql);
+    let text = format!(
+        "WITH x AS (SELECT s.taken_on AS taken_on, s.enrolled AS enrolled, s.insured AS insured, \
+                LEAD(s.taken_on) OVER (PARTITION BY s.school_id ORDER BY s.taken_on) AS next_on \
+            FROM enrollment_snapshots s JOIN schools sc ON sc.id = s.school_id \
+            WHERE s.taken_on <= {d} AND {cond}) \
+         SELECT c.d AS d, CAST(SUM(c.de) AS BIGINT) AS de, CAST(SUM(c.di) AS BIGINT) AS di FROM ( \
+            SELECT taken_on AS d, enrolled AS de, insured AS di FROM x \
+            UNION ALL \
+            SELECT next_on AS d, -enrolled AS de, -insured AS di FROM x WHERE next_on IS NOT NULL \
+         ) c GROUP BY c.d ORDER BY c.d"
     );
-    let row = conn
-        .query_one(Statement::from_sql_and_values(
+    let rows = conn
+        .query_all(Statement::from_sql_and_values(
             sql.backend,
             text,
             sql.values,
         ))
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no totals row")))?;
-    Ok((row.try_get("", "e")?, row.try_get("", "i")?))
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "d")?,
+                r.try_get("", "de")?,
+                r.try_get("", "di")?,
+            ))
+        })
+        .collect()
 }
 
 fn month_end(d: NaiveDate) -> NaiveDate {
@@ -528,11 +550,17 @@ pub async fn coverage(
     };
 
     // The trend: month ends from the first snapshot (at most 24) up to the day.
+    let changes = changes(conn, &f, day).await?;
+    let mut changes = changes.iter().peekable();
+    let (mut e, mut i) = (0i64, 0i64);
     let mut trend = Vec::new();
     let mut m = month_end(day - Duration::days(31 * 23)).min(month_end(day));
     loop {
         let point = if m > day { day } else { m };
-        let (e, i) = totals(conn, &f, point).await?;
+        while let Some((_, de, di)) = changes.next_if(|(d, _, _)| *d <= point) {
+            e += de;
+            i += di;
+        }
         if e > 0 {
             trend.push(TrendPoint {
                 date: point,

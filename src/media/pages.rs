@@ -41,7 +41,7 @@ async fn list(
         "media/list",
         json!({
             "pieces": page, "filter": &*filter, "outlets": service::list_outlets(&state.db, actor).await?,
-            "campaigns": camps, "provinces": crate::org::service::list_provinces(&state.db, actor).await?,
+            "campaigns": camps, "provinces": crate::org::service::provinces_in_scope(&state.db, actor).await?,
             "outlet_kinds": OutletKind::codes(), "kinds": PieceKind::codes(),
             "topics": campaigns::list_topics(&state.db.conn).await?,
             "can_plan": campaigns::require_planner(actor).is_ok(),
@@ -167,7 +167,7 @@ async fn outlet_form_data(
 ) -> AppResult<Value> {
     Ok(json!({
         "form": draft, "kinds": OutletKind::codes(),
-        "provinces": crate::org::service::list_provinces(&state.db, ctx.actor()?).await?,
+        "provinces": crate::org::service::provinces_in_scope(&state.db, ctx.actor()?).await?,
     }))
 }
 

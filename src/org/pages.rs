@@ -85,7 +85,8 @@ async fn schools(
     let actor = ctx.actor()?;
     let page =
         service::list_schools(&state.db, actor, &filter, PageParams::try_from(&*paging)?).await?;
-    let provinces = service::list_provinces(&state.db, actor).await?;
+    // The filter's choices only: counting each province's schools here read every school.
+    let provinces = service::provinces_in_scope(&state.db, actor).await?;
     state.page(
         &ctx,
         "org/schools",
@@ -174,7 +175,7 @@ impl SchoolForm {
 }
 
 async fn form_data(state: &AppState, ctx: &RequestCtx, form: Value) -> AppResult<Value> {
-    let provinces = service::list_provinces(&state.db, ctx.actor()?).await?;
+    let provinces = service::provinces_in_scope(&state.db, ctx.actor()?).await?;
     Ok(json!({"form": form, "provinces": provinces, "levels": levels()}))
 }
 

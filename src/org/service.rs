@@ -194,13 +194,23 @@ fn province_scope(actor: &Actor) -> Condition {
 
 /// Every province (reference data, the same for everyone), by code.
 pub async fn all_provinces(db: &Db) -> AppResult<Vec<ProvinceView>> {
+    provinces_where(db, Condition::all()).await
+}
+
+async fn provinces_where(db: &Db, cond: Condition) -> AppResult<Vec<ProvinceView>> {
     Ok(province::Entity::find()
+        .filter(cond)
         .order_by_asc(province::Column::Code)
         .all(&db.conn)
         .await?
         .into_iter()
         .map(ProvinceView::from)
         .collect())
+}
+
+/// The provinces the actor may see, without figures (for a filter's choices).
+pub async fn provinces_in_scope(db: &Db, actor: &Actor) -> AppResult<Vec<ProvinceView>> {
+    provinces_where(db, province_scope(actor)).await
 }
 
 pub async fn province_by_code<C: ConnectionTrait>(

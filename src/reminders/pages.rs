@@ -45,7 +45,7 @@ async fn form_data(state: &AppState, ctx: &RequestCtx, d: &AudienceDraft) -> App
     statuses.push("any");
     Ok(json!({
         "form": d, "channels": channels, "statuses": statuses,
-        "provinces": crate::org::service::list_provinces(&state.db, ctx.actor()?).await?,
+        "provinces": crate::org::service::provinces_in_scope(&state.db, ctx.actor()?).await?,
     }))
 }
 

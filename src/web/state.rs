@@ -13,10 +13,11 @@ use crate::config::{SecretKey, Settings};
 use crate::db::Db;
 use crate::error::{AppResult, FieldErrors, Msg};
 
+#[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
-    pub hbs: Handlebars<'static>,
+    pub hbs: Arc<Handlebars<'static>>,
     pub i18n: Arc<I18n>,
     pub metrics: Arc<crate::delivery::metrics::Metrics>,
     /// Coverage dashboards' and the home page's figures, kept a short while (see
@@ -31,7 +32,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, settings: Settings, secret: SecretKey) -> anyhow::Result<Self> {
         let i18n = Arc::new(I18n::load()?);
-        let hbs = render::registry(i18n.clone(), settings.timezone)?;
+        let hbs = Arc::new(render::registry(i18n.clone(), settings.timezone)?);
         Ok(Self {
             db,
             base: settings.base(),

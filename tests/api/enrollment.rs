@@ -276,6 +276,27 @@ async fn coverage_is_weighted_by_enrollment_and_scoped() {
     let trend = v["trend"].as_array().unwrap();
     assert_eq!(trend.last().unwrap()["date"], "2026-01-15");
     assert!(trend.iter().any(|p| p["date"] == "2025-09-30"));
+    // Each point sums every school's latest figures on or before it: HN-D's December figures
+    // replace its September ones, HCM-E's January figures come after the day.
+    for (date, enrolled, insured) in [
+        ("2025-09-30", 1500, 890),
+        ("2025-11-30", 1500, 890),
+        ("2025-12-31", 1500, 1190),
+        ("2026-01-15", 1500, 1190),
+    ] {
+        let point = trend
+            .iter()
+            .find(|p| p["date"] == date)
+            .unwrap_or_else(|| panic!("a point at {date}: {trend:?}"));
+        assert_eq!(point["enrolled"], enrolled, "{point}");
+        assert_eq!(point["insured"], insured, "{point}");
+    }
+    assert!(
+        trend
+            .iter()
+            .all(|p| p["date"].as_str().unwrap() >= "2025-09-30"),
+        "no point before the first figures: {trend:?}"
+    );
     // A province: its communes (the test schools have none); a day before any figures.
     let p = app
         .api_json(
