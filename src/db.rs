@@ -160,6 +160,32 @@ impl Db {
     }
 }
 
+/// The rows of `E` whose `column` is one of `ids`, keyed by `key`; no statement at all when
+/// there are no ids (labels for a list look up only what the list refers to).
+pub async fn rows_by_id<E, C>(
+    conn: &C,
+    column: E::Column,
+    ids: impl IntoIterator<Item = i64>,
+    key: impl Fn(&E::Model) -> i64,
+) -> Result<std::collections::BTreeMap<i64, E::Model>, DbErr>
+where
+    E: sea_orm::EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::QueryFilter;
+    let ids: std::collections::BTreeSet<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(E::find()
+        .filter(column.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| (key(&m), m))
+        .collect())
+}
+
 /// `column LIKE '%text%'` with `%`, `_` and `\\` in the text matched literally, the same on
 /// SQLite and PostgreSQL. Callers pass folded text (see `fields::fold`) and fold the column
 /// when they store it, so the match ignores case and accents on both databases.

@@ -18,7 +18,7 @@ use super::service::{self, campaign_scope, require_planner, PlaceRef, UserRef};
 use crate::audit;
 use crate::auth::actor::{Actor, Scope};
 use crate::auth::entity::user;
-use crate::db::{self, Db};
+use crate::db::{self, rows_by_id, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{multiline_text, required_text};
 use crate::org::entity::{province, school};
@@ -172,40 +172,37 @@ async fn views<C: ConnectionTrait>(
         // Nothing to look up: a page with no activities runs none of the statements below.
         return Ok(Vec::new());
     }
-    let mut campaign_ids: Vec<i64> = rows.iter().map(|a| a.campaign_id).collect();
-    campaign_ids.sort_unstable();
-    campaign_ids.dedup();
-    let campaigns: BTreeMap<i64, campaign::Model> = campaign::Entity::find()
-        .filter(campaign::Column::Id.is_in(campaign_ids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
-    let pids: Vec<i64> = rows.iter().filter_map(|a| a.province_id).collect();
-    let provinces: BTreeMap<i64, province::Model> = province::Entity::find()
-        .filter(province::Column::Id.is_in(pids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
-    let sids: Vec<i64> = rows.iter().filter_map(|a| a.school_id).collect();
-    let schools: BTreeMap<i64, school::Model> = school::Entity::find()
-        .filter(school::Column::Id.is_in(sids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let uids: Vec<i64> = rows.iter().filter_map(|a| a.owner_user_id).collect();
-    let users: BTreeMap<i64, String> = user::Entity::find()
-        .filter(user::Column::Id.is_in(uids))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
+    let campaigns = rows_by_id::<campaign::Entity, _>(
+        conn,
+        campaign::Column::Id,
+        rows.iter().map(|a| a.campaign_id),
+        |c| c.id,
+    )
+    .await?;
+    let provinces = rows_by_id::<province::Entity, _>(
+        conn,
+        province::Column::Id,
+        rows.iter().filter_map(|a| a.province_id),
+        |p| p.id,
+    )
+    .await?;
+    let schools = rows_by_id::<school::Entity, _>(
+        conn,
+        school::Column::Id,
+        rows.iter().filter_map(|a| a.school_id),
+        |s| s.id,
+    )
+    .await?;
+    let users: BTreeMap<i64, String> = rows_by_id::<user::Entity, _>(
+        conn,
+        user::Column::Id,
+        rows.iter().filter_map(|a| a.owner_user_id),
+        |u| u.id,
+    )
+    .await?
+    .into_iter()
+    .map(|(id, u)| (id, u.display_name))
+    .collect();
     let planner = require_planner(actor).is_ok();
     Ok(rows
         .into_iter()

@@ -20,7 +20,7 @@ use crate::campaigns::activities::day_range;
 use crate::campaigns::entity::campaign;
 use crate::campaigns::kinds::{self, loose_list, loose_number};
 use crate::campaigns::service::{self as campaigns, PlaceRef, UserRef};
-use crate::db::Db;
+use crate::db::{rows_by_id, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{multiline_text, optional_text, required_text};
 use crate::org::entity::{province, school};
@@ -216,38 +216,34 @@ pub async fn views<C: ConnectionTrait>(
     let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
     let campaigns =
         campaigns::visible_names(conn, actor, rows.iter().map(|s| s.campaign_id)).await?;
-    let schools: BTreeMap<i64, school::Model> = school::Entity::find()
-        .filter(school::Column::Id.is_in(rows.iter().map(|s| s.school_id).collect::<BTreeSet<_>>()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let provinces: BTreeMap<i64, province::Model> = province::Entity::find()
-        .filter(
-            province::Column::Id.is_in(
-                schools
-                    .values()
-                    .map(|s| s.province_id)
-                    .collect::<BTreeSet<_>>(),
-            ),
-        )
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|p| (p.id, p))
-        .collect();
+    let schools = rows_by_id::<school::Entity, _>(
+        conn,
+        school::Column::Id,
+        rows.iter().map(|s| s.school_id),
+        |s| s.id,
+    )
+    .await?;
+    let provinces = rows_by_id::<province::Entity, _>(
+        conn,
+        province::Column::Id,
+        schools.values().map(|s| s.province_id),
+        |p| p.id,
+    )
+    .await?;
     let links = liaison::Entity::find()
         .filter(liaison::Column::SessionId.is_in(ids.clone()))
         .all(conn)
         .await?;
-    let names: BTreeMap<i64, String> = user::Entity::find()
-        .filter(user::Column::Id.is_in(links.iter().map(|l| l.user_id).collect::<BTreeSet<_>>()))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.display_name))
-        .collect();
+    let names: BTreeMap<i64, String> = rows_by_id::<user::Entity, _>(
+        conn,
+        user::Column::Id,
+        links.iter().map(|l| l.user_id),
+        |u| u.id,
+    )
+    .await?
+    .into_iter()
+    .map(|(id, u)| (id, u.display_name))
+    .collect();
     let mut liaisons: BTreeMap<i64, Vec<UserRef>> = BTreeMap::new();
     for l in links {
         liaisons.entry(l.session_id).or_default().push(UserRef {
