@@ -168,10 +168,6 @@ async fn views<C: ConnectionTrait>(
     actor: &Actor,
     rows: Vec<activity::Model>,
 ) -> AppResult<Vec<ActivityView>> {
-    if rows.is_empty() {
-        // Nothing to look up: a page with no activities runs none of the statements below.
-        return Ok(Vec::new());
-    }
     let campaigns = rows_by_id::<campaign::Entity, _>(
         conn,
         campaign::Column::Id,
