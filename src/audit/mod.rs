@@ -6,8 +6,8 @@ pub mod pages;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::auth::actor::Actor;
 use crate::db::Db;
 use crate::error::AppResult;
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 /// Writes one entry. Call it inside the transaction of the change it describes, so the entry
 /// and the change land together or not at all.
@@ -204,13 +204,7 @@ pub async fn list(
         let next = day.succ_opt().unwrap_or(day);
         q = q.filter(Column::At.lt(crate::web::format::start_of_day(next, tz)));
     }
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_desc(Column::Id)
-        .offset(paging.offset())
-        .limit(paging.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(&db.conn, q.order_by_desc(Column::Id), paging).await?;
     Ok(Paged::new(
         rows.into_iter().map(AuditEntry::from).collect(),
         paging,

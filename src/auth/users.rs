@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, required_text, Email, NewPassword};
 use crate::org::entity::{province, school};
 use crate::web::i18n::Lang;
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 /// A user as raw input, from a form or JSON; `validate` turns it into `UserInput`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -601,13 +601,7 @@ pub async fn list(
     if let Some(active) = filter.active {
         q = q.filter(user::Column::Active.eq(active));
     }
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_asc(user::Column::Email)
-        .offset(paging.offset())
-        .limit(paging.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(&db.conn, q.order_by_asc(user::Column::Email), paging).await?;
     let views = views(db, rows).await?;
     Ok(Paged::new(views, paging, total))
 }

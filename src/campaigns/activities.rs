@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,7 +22,7 @@ use crate::db::{self, rows_by_id, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{multiline_text, required_text};
 use crate::org::entity::{province, school};
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActivityView {
@@ -309,14 +309,13 @@ pub async fn list_activities(
     tz: Tz,
 ) -> AppResult<Paged<ActivityView>> {
     let q = filtered(db, actor, f, tz).await?;
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_asc(activity::Column::StartsAt)
-        .order_by_asc(activity::Column::Id)
-        .offset(page.offset())
-        .limit(page.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(
+        &db.conn,
+        q.order_by_asc(activity::Column::StartsAt)
+            .order_by_asc(activity::Column::Id),
+        page,
+    )
+    .await?;
     Ok(Paged::new(views(&db.conn, actor, rows).await?, page, total))
 }
 
@@ -632,10 +631,25 @@ pub async fn overview(
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Overview> {
+    Ok(overview_and_first(db, actor, campaign_id, now, 0).await?.0)
+}
+
+/// The overview and the campaign's first `listed` activities in start order — the first page
+/// of `list_activities` for this campaign — from the one read of its activities the overview
+/// makes anyway, their labels looked up once for both.
+pub async fn overview_and_first(
+    db: &Db,
+    actor: &Actor,
+    campaign_id: i64,
+    now: DateTime<Utc>,
+    listed: usize,
+) -> AppResult<(Overview, Vec<ActivityView>, u64)> {
     let campaign = service::get_campaign(db, actor, campaign_id).await?;
     let rows = activity::Entity::find()
         .filter(activity_scope(actor))
         .filter(activity::Column::CampaignId.eq(campaign_id))
+        .order_by_asc(activity::Column::StartsAt)
+        .order_by_asc(activity::Column::Id)
         .all(&db.conn)
         .await?;
     let mut by_group: BTreeMap<&str, ChannelCounts> = Channel::GROUPS
@@ -670,26 +684,43 @@ pub async fn overview(
         }
         total += 1;
     }
-    let soon: Vec<activity::Model> = rows
+    let is_soon = |a: &activity::Model| {
+        a.status == ActivityStatus::Planned.code()
+            && a.starts_at >= now
+            && a.starts_at < now + Duration::days(14)
+    };
+    let soon_ids: Vec<i64> = rows.iter().filter(|a| is_soon(a)).map(|a| a.id).collect();
+    let listed_ids: Vec<i64> = rows.iter().take(listed).map(|a| a.id).collect();
+    let wanted: Vec<activity::Model> = rows
         .into_iter()
-        .filter(|a| {
-            a.status == ActivityStatus::Planned.code()
-                && a.starts_at >= now
-                && a.starts_at < now + Duration::days(14)
-        })
+        .enumerate()
+        .filter(|(i, a)| *i < listed || is_soon(a))
+        .map(|(_, a)| a)
         .collect();
-    let mut due_soon = views(&db.conn, actor, soon).await?;
-    due_soon.sort_by_key(|a| a.starts_at);
+    let mut shown: BTreeMap<i64, ActivityView> = views(&db.conn, actor, wanted)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v))
+        .collect();
+    let first = listed_ids
+        .iter()
+        .filter_map(|id| shown.get(id).cloned())
+        .collect();
+    let due_soon = soon_ids.iter().filter_map(|id| shown.remove(id)).collect();
     let channels = Channel::GROUPS
         .iter()
         .map(|g| by_group.remove(g).expect("every group"))
         .collect();
-    Ok(Overview {
-        campaign,
-        channels,
-        activities_total: total,
-        activities_done: done,
-        cost_vnd: cost,
-        due_soon,
-    })
+    Ok((
+        Overview {
+            campaign,
+            channels,
+            activities_total: total,
+            activities_done: done,
+            cost_vnd: cost,
+            due_soon,
+        },
+        first,
+        total,
+    ))
 }

@@ -13,7 +13,7 @@ use crate::consultations::service::{self as sessions, SessionFilter};
 use crate::error::{AppError, AppResult};
 use crate::web::context::RequestCtx;
 use crate::web::extract::{HtmlForm, Query};
-use crate::web::paging::{PageParams, PageQuery};
+use crate::web::paging::{PageParams, PageQuery, Paged};
 use crate::web::render::see_other;
 use crate::web::state::AppState;
 
@@ -154,18 +154,11 @@ async fn show(
 ) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
     let id = path.into_inner();
-    let overview = activities::overview(&state.db, actor, id, Utc::now()).await?;
-    let acts = activities::list_activities(
-        &state.db,
-        actor,
-        &ActivityFilter {
-            campaign: Some(id),
-            ..Default::default()
-        },
-        PageParams::first(100),
-        state.tz(),
-    )
-    .await?;
+    let listed = PageParams::first(100);
+    let (overview, first, total) =
+        activities::overview_and_first(&state.db, actor, id, Utc::now(), listed.per_page as usize)
+            .await?;
+    let acts = Paged::new(first, listed, total);
     let counts = sessions::counts_for_campaign(&state.db, actor, id).await?;
     let upcoming = sessions::list_sessions(
         &state.db,

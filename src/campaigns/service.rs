@@ -15,7 +15,7 @@ use super::kinds::{self, loose_list, loose_number, CampaignStatus, ScopeKind};
 use crate::audit;
 use crate::auth::actor::{Actor, Role, Scope};
 use crate::auth::entity::user;
-use crate::db::Db;
+use crate::db::{rows_by_id, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, multiline_text, required_text};
 use crate::org::entity::{province, school};
@@ -377,73 +377,146 @@ impl Scoped {
 }
 
 async fn scope_of<C: ConnectionTrait>(conn: &C, c: &campaign::Model) -> AppResult<Scoped> {
-    let kind = ScopeKind::parse(&c.scope_kind).unwrap_or(ScopeKind::National);
-    let pids: Vec<i64> = campaign_province::Entity::find()
-        .filter(campaign_province::Column::CampaignId.eq(c.id))
-        .all(conn)
+    Ok(scopes_of(conn, std::slice::from_ref(c))
         .await?
-        .into_iter()
-        .map(|r| r.province_id)
-        .collect();
-    let sids: Vec<i64> = campaign_school::Entity::find()
-        .filter(campaign_school::Column::CampaignId.eq(c.id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(|r| r.school_id)
-        .collect();
-    let provinces = if pids.is_empty() {
-        Vec::new()
-    } else {
-        province::Entity::find()
-            .filter(province::Column::Id.is_in(pids))
-            .order_by_asc(province::Column::Code)
-            .all(conn)
-            .await?
-    };
-    let schools = if sids.is_empty() {
-        Vec::new()
-    } else {
-        school::Entity::find()
-            .filter(school::Column::Id.is_in(sids))
-            .order_by_asc(school::Column::Code)
-            .all(conn)
-            .await?
-    };
-    Ok(Scoped {
-        kind,
-        provinces,
-        schools,
-    })
+        .remove(&c.id)
+        .expect("a scope for every campaign asked about"))
 }
 
-async fn view<C: ConnectionTrait>(
+/// The scopes of several campaigns, in four statements whatever their number (fewer when no
+/// campaign names provinces or schools).
+async fn scopes_of<C: ConnectionTrait>(
+    conn: &C,
+    campaigns: &[campaign::Model],
+) -> AppResult<HashMap<i64, Scoped>> {
+    let mut out: HashMap<i64, Scoped> = campaigns
+        .iter()
+        .map(|c| {
+            let kind = ScopeKind::parse(&c.scope_kind).unwrap_or(ScopeKind::National);
+            (
+                c.id,
+                Scoped {
+                    kind,
+                    provinces: Vec::new(),
+                    schools: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    // National campaigns name no places: only the others are looked up.
+    let named = |kind: ScopeKind| -> BTreeSet<i64> {
+        campaigns
+            .iter()
+            .filter(|c| c.scope_kind == kind.code())
+            .map(|c| c.id)
+            .collect()
+    };
+    let (by_province, by_school) = (named(ScopeKind::Provinces), named(ScopeKind::Schools));
+    let province_links = if by_province.is_empty() {
+        Vec::new()
+    } else {
+        campaign_province::Entity::find()
+            .filter(campaign_province::Column::CampaignId.is_in(by_province))
+            .all(conn)
+            .await?
+    };
+    let school_links = if by_school.is_empty() {
+        Vec::new()
+    } else {
+        campaign_school::Entity::find()
+            .filter(campaign_school::Column::CampaignId.is_in(by_school))
+            .all(conn)
+            .await?
+    };
+    let provinces = rows_by_id::<province::Entity, _>(
+        conn,
+        province::Column::Id,
+        province_links.iter().map(|l| l.province_id),
+        |p| p.id,
+    )
+    .await?;
+    let schools = rows_by_id::<school::Entity, _>(
+        conn,
+        school::Column::Id,
+        school_links.iter().map(|l| l.school_id),
+        |s| s.id,
+    )
+    .await?;
+    for l in province_links {
+        if let (Some(scoped), Some(p)) =
+            (out.get_mut(&l.campaign_id), provinces.get(&l.province_id))
+        {
+            scoped.provinces.push(p.clone());
+        }
+    }
+    for l in school_links {
+        if let (Some(scoped), Some(s)) = (out.get_mut(&l.campaign_id), schools.get(&l.school_id)) {
+            scoped.schools.push(s.clone());
+        }
+    }
+    for scoped in out.values_mut() {
+        scoped.provinces.sort_by(|a, b| a.code.cmp(&b.code));
+        scoped.schools.sort_by(|a, b| a.code.cmp(&b.code));
+    }
+    Ok(out)
+}
+
+/// Views of campaigns, in their order: scopes, school years and owners are looked up for all
+/// of them at once.
+async fn views<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
-    c: campaign::Model,
-) -> AppResult<CampaignView> {
-    let scoped = scope_of(conn, &c).await?;
-    let year = school_year::Entity::find_by_id(c.school_year_id)
-        .one(conn)
-        .await?
-        .map(|y| y.code)
-        .unwrap_or_default();
-    let owner = match c.owner_user_id {
-        Some(id) => user::Entity::find_by_id(id)
-            .one(conn)
-            .await?
+    campaigns: Vec<campaign::Model>,
+) -> AppResult<Vec<CampaignView>> {
+    let mut scopes = scopes_of(conn, &campaigns).await?;
+    let years = rows_by_id::<school_year::Entity, _>(
+        conn,
+        school_year::Column::Id,
+        campaigns.iter().map(|c| c.school_year_id),
+        |y| y.id,
+    )
+    .await?;
+    let owners = rows_by_id::<user::Entity, _>(
+        conn,
+        user::Column::Id,
+        campaigns.iter().filter_map(|c| c.owner_user_id),
+        |u| u.id,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(campaigns.len());
+    for c in campaigns {
+        let scoped = scopes
+            .remove(&c.id)
+            .expect("a scope for every campaign listed");
+        let year = years
+            .get(&c.school_year_id)
+            .map(|y| y.code.clone())
+            .unwrap_or_default();
+        let owner = c
+            .owner_user_id
+            .and_then(|id| owners.get(&id))
             .map(|u| UserRef {
                 id: u.id,
-                name: u.display_name,
-            }),
-        None => None,
-    };
+                name: u.display_name.clone(),
+            });
+        out.push(view(actor, c, scoped, year, owner));
+    }
+    Ok(out)
+}
+
+fn view(
+    actor: &Actor,
+    c: campaign::Model,
+    scoped: Scoped,
+    school_year: String,
+    owner: Option<UserRef>,
+) -> CampaignView {
     let status = CampaignStatus::parse(&c.status).unwrap_or(CampaignStatus::Draft);
     let editable = require_planner(actor).is_ok() && scoped.within(actor);
-    Ok(CampaignView {
+    CampaignView {
         id: c.id,
         name: c.name,
-        school_year: year,
+        school_year,
         target_coverage: f64::from(c.target_coverage_bp) / 100.0,
         scope: scoped.kind,
         provinces: scoped
@@ -474,7 +547,7 @@ async fn view<C: ConnectionTrait>(
         editable: editable && status != CampaignStatus::Archived,
         created_at: c.created_at,
         updated_at: c.updated_at,
-    })
+    }
 }
 
 /// The campaign if the actor may see it, else 404.
@@ -492,7 +565,7 @@ pub async fn visible<C: ConnectionTrait>(
 
 pub async fn get_campaign(db: &Db, actor: &Actor, id: i64) -> AppResult<CampaignView> {
     let c = visible(&db.conn, actor, id).await?;
-    view(&db.conn, actor, c).await
+    Ok(views(&db.conn, actor, vec![c]).await?.remove(0))
 }
 
 pub async fn list_campaigns(
@@ -531,15 +604,16 @@ pub async fn list_campaigns(
         })
         .collect();
     let total = rows.len() as u64;
-    let mut items = Vec::new();
-    for c in rows
+    let shown: Vec<campaign::Model> = rows
         .into_iter()
         .skip(page.offset() as usize)
         .take(page.per_page as usize)
-    {
-        items.push(view(&db.conn, actor, c).await?);
-    }
-    Ok(Paged::new(items, page, total))
+        .collect();
+    Ok(Paged::new(
+        views(&db.conn, actor, shown).await?,
+        page,
+        total,
+    ))
 }
 
 /// A campaign that passed every check.

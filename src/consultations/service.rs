@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -20,11 +20,11 @@ use crate::campaigns::activities::day_range;
 use crate::campaigns::entity::campaign;
 use crate::campaigns::kinds::{self, loose_list, loose_number};
 use crate::campaigns::service::{self as campaigns, PlaceRef, UserRef};
-use crate::db::{rows_by_id, Db};
+use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{multiline_text, optional_text, required_text};
 use crate::org::entity::{province, school};
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 crate::campaigns::kinds::vocabulary!(Format {
     AtSchool => "at_school",
@@ -216,40 +216,66 @@ pub async fn views<C: ConnectionTrait>(
     let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
     let campaigns =
         campaigns::visible_names(conn, actor, rows.iter().map(|s| s.campaign_id)).await?;
-    let schools = rows_by_id::<school::Entity, _>(
-        conn,
-        school::Column::Id,
-        rows.iter().map(|s| s.school_id),
-        |s| s.id,
-    )
-    .await?;
-    let provinces = rows_by_id::<province::Entity, _>(
-        conn,
-        province::Column::Id,
-        schools.values().map(|s| s.province_id),
-        |p| p.id,
-    )
-    .await?;
-    let links = liaison::Entity::find()
-        .filter(liaison::Column::SessionId.is_in(ids.clone()))
+    // Each school with its province, and each liaison with their name: one statement each.
+    let school_ids: BTreeSet<i64> = rows.iter().map(|s| s.school_id).collect();
+    let places: BTreeMap<i64, (PlaceRef, PlaceRef)> = school::Entity::find()
+        .select_only()
+        .column_as(school::Column::Id, "school_id")
+        .column_as(school::Column::Code, "school_code")
+        .column_as(school::Column::Name, "school_name")
+        .column_as(province::Column::Id, "province_id")
+        .column_as(province::Column::Code, "province_code")
+        .column_as(province::Column::Name, "province_name")
+        .join(
+            JoinType::InnerJoin,
+            school::Entity::belongs_to(province::Entity)
+                .from(school::Column::ProvinceId)
+                .to(province::Column::Id)
+                .into(),
+        )
+        .filter(school::Column::Id.is_in(school_ids))
+        .into_tuple::<(i64, String, String, i64, String, String)>()
         .all(conn)
-        .await?;
-    let names: BTreeMap<i64, String> = rows_by_id::<user::Entity, _>(
-        conn,
-        user::Column::Id,
-        links.iter().map(|l| l.user_id),
-        |u| u.id,
-    )
-    .await?
-    .into_iter()
-    .map(|(id, u)| (id, u.display_name))
-    .collect();
+        .await?
+        .into_iter()
+        .map(|(id, code, name, pid, pcode, pname)| {
+            (
+                id,
+                (
+                    PlaceRef { id, code, name },
+                    PlaceRef {
+                        id: pid,
+                        code: pcode,
+                        name: pname,
+                    },
+                ),
+            )
+        })
+        .collect();
     let mut liaisons: BTreeMap<i64, Vec<UserRef>> = BTreeMap::new();
-    for l in links {
-        liaisons.entry(l.session_id).or_default().push(UserRef {
-            id: l.user_id,
-            name: names.get(&l.user_id).cloned().unwrap_or_default(),
-        });
+    for (session_id, id, name) in liaison::Entity::find()
+        .select_only()
+        .column(liaison::Column::SessionId)
+        .column(liaison::Column::UserId)
+        .column_as(user::Column::DisplayName, "display_name")
+        .join(
+            JoinType::InnerJoin,
+            liaison::Entity::belongs_to(user::Entity)
+                .from(liaison::Column::UserId)
+                .to(user::Column::Id)
+                .into(),
+        )
+        .filter(liaison::Column::SessionId.is_in(ids.clone()))
+        .order_by_asc(liaison::Column::SessionId)
+        .order_by_asc(liaison::Column::UserId)
+        .into_tuple::<(i64, i64, String)>()
+        .all(conn)
+        .await?
+    {
+        liaisons
+            .entry(session_id)
+            .or_default()
+            .push(UserRef { id, name });
     }
     let mut questions: BTreeMap<i64, Vec<QuestionView>> = BTreeMap::new();
     let mut tasks: BTreeMap<i64, Vec<TaskView>> = BTreeMap::new();
@@ -289,8 +315,20 @@ pub async fn views<C: ConnectionTrait>(
     Ok(rows
         .into_iter()
         .map(|s| {
-            let sch = schools.get(&s.school_id);
-            let prov = sch.and_then(|x| provinces.get(&x.province_id));
+            let (school, province) = places.get(&s.school_id).cloned().unwrap_or_else(|| {
+                (
+                    PlaceRef {
+                        id: s.school_id,
+                        code: String::new(),
+                        name: String::new(),
+                    },
+                    PlaceRef {
+                        id: 0,
+                        code: String::new(),
+                        name: String::new(),
+                    },
+                )
+            });
             SessionView {
                 id: s.id,
                 campaign: PlaceRef {
@@ -298,16 +336,8 @@ pub async fn views<C: ConnectionTrait>(
                     code: String::new(),
                     name: campaigns.get(&s.campaign_id).cloned().unwrap_or_default(),
                 },
-                school: PlaceRef {
-                    id: s.school_id,
-                    code: sch.map(|x| x.code.clone()).unwrap_or_default(),
-                    name: sch.map(|x| x.name.clone()).unwrap_or_default(),
-                },
-                province: PlaceRef {
-                    id: prov.map(|p| p.id).unwrap_or_default(),
-                    code: prov.map(|p| p.code.clone()).unwrap_or_default(),
-                    name: prov.map(|p| p.name.clone()).unwrap_or_default(),
-                },
+                school,
+                province,
                 date: s.starts_at.with_timezone(&tz).date_naive(),
                 start_time: local_time(s.starts_at, tz),
                 end_time: local_time(s.ends_at, tz),
@@ -419,14 +449,13 @@ pub async fn list_sessions(
     tz: Tz,
 ) -> AppResult<Paged<SessionView>> {
     let q = filtered(db, actor, f, tz).await?;
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_asc(session::Column::StartsAt)
-        .order_by_asc(session::Column::Id)
-        .offset(page.offset())
-        .limit(page.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(
+        &db.conn,
+        q.order_by_asc(session::Column::StartsAt)
+            .order_by_asc(session::Column::Id),
+        page,
+    )
+    .await?;
     Ok(Paged::new(
         views(&db.conn, actor, rows, tz, false).await?,
         page,

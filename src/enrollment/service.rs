@@ -2,8 +2,7 @@
 //! values in the history.
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +17,7 @@ use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::optional_text;
 use crate::org::entity::school;
 use crate::org::service::school_scope;
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 pub const MAX_STUDENTS: i64 = 200_000;
 
@@ -421,13 +420,12 @@ pub async fn list(
             });
         }
     }
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_desc(snapshot::Column::TakenOn)
-        .order_by_asc(snapshot::Column::SchoolId)
-        .offset(page.offset())
-        .limit(page.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(
+        &db.conn,
+        q.order_by_desc(snapshot::Column::TakenOn)
+            .order_by_asc(snapshot::Column::SchoolId),
+        page,
+    )
+    .await?;
     Ok(Paged::new(views(&db.conn, rows, false).await?, page, total))
 }

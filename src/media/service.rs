@@ -7,8 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -22,7 +22,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{multiline_text, required_text};
 use crate::org::entity::{province, school};
-use crate::web::paging::{PageParams, Paged};
+use crate::web::paging::{page_of, PageParams, Paged};
 
 crate::campaigns::kinds::vocabulary!(OutletKind {
     Newspaper => "newspaper",
@@ -428,14 +428,13 @@ pub async fn list_pieces(
     if let Some(to) = parse(f.to.as_deref(), "to")? {
         q = q.filter(piece::Column::PublishedOn.lte(to));
     }
-    let total = q.clone().count(&db.conn).await?;
-    let rows = q
-        .order_by_desc(piece::Column::PublishedOn)
-        .order_by_desc(piece::Column::Id)
-        .offset(page.offset())
-        .limit(page.per_page)
-        .all(&db.conn)
-        .await?;
+    let (rows, total) = page_of(
+        &db.conn,
+        q.order_by_desc(piece::Column::PublishedOn)
+            .order_by_desc(piece::Column::Id),
+        page,
+    )
+    .await?;
     Ok(Paged::new(
         piece_views(&db.conn, actor, rows).await?,
         page,

@@ -37,10 +37,12 @@ fn levels() -> Vec<&'static str> {
 
 pub async fn home(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
+    let (db, owner) = (state.db.clone(), actor.clone());
     let overview = state
         .overview
-        .get_or(&state.db, format!("{:?}", actor.scope()), || {
-            service::overview(&state.db, actor)
+        .get_or(&state.db, format!("{:?}", actor.scope()), move || {
+            let (db, actor) = (db.clone(), owner.clone());
+            async move { service::overview(&db, &actor).await }
         })
         .await?;
     let by_level: Vec<Value> = overview

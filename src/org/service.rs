@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
+    JoinType, PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RelationDef, Set,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -376,20 +376,49 @@ async fn views(db: &Db, rows: Vec<school::Model>) -> AppResult<Vec<SchoolView>> 
             let province = provinces.get(&s.province_id).cloned().ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("school {} has no province", s.id))
             })?;
-            Ok(SchoolView {
-                level: SchoolLevel::parse(&s.level).unwrap_or(SchoolLevel::Primary),
-                commune: s.commune_id.and_then(|c| communes.get(&c).cloned()),
-                province,
-                id: s.id,
-                code: s.code,
-                name: s.name,
-                enrolled_students: s.enrolled_students,
-                address: s.address,
-                created_at: s.created_at,
-                updated_at: s.updated_at,
-            })
+            let commune = s.commune_id.and_then(|c| communes.get(&c).cloned());
+            Ok(view_of(s, province, commune))
         })
         .collect()
+}
+
+fn view_of(s: school::Model, province: ProvinceView, commune: Option<CommuneRef>) -> SchoolView {
+    SchoolView {
+        level: SchoolLevel::parse(&s.level).unwrap_or(SchoolLevel::Primary),
+        commune,
+        province,
+        id: s.id,
+        code: s.code,
+        name: s.name,
+        enrolled_students: s.enrolled_students,
+        address: s.address,
+        created_at: s.created_at,
+        updated_at: s.updated_at,
+    }
+}
+
+/// A school as a list shows it, with its province and commune, read by one statement.
+struct ListedSchool(SchoolView);
+
+impl FromQueryResult for ListedSchool {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let s = school::Model::from_query_result(res, pre)?;
+        let province = ProvinceView {
+            id: s.province_id,
+            code: res.try_get(pre, "province_code")?,
+            name: res.try_get(pre, "province_name")?,
+            kind: res.try_get(pre, "province_kind")?,
+        };
+        let commune = match s.commune_id {
+            Some(id) => Some(CommuneRef {
+                id,
+                code: res.try_get(pre, "commune_code")?,
+                name: res.try_get(pre, "commune_name")?,
+            }),
+            None => None,
+        };
+        Ok(Self(view_of(s, province, commune)))
+    }
 }
 
 pub async fn list_schools(
@@ -437,15 +466,35 @@ pub async fn list_schools(
         q = q.filter(school::Column::Level.eq(level.code()));
     }
     let total = count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
+    let in_province: RelationDef = school::Entity::belongs_to(province::Entity)
+        .from(school::Column::ProvinceId)
+        .to(province::Column::Id)
+        .into();
+    let in_commune: RelationDef = school::Entity::belongs_to(commune::Entity)
+        .from(school::Column::CommuneId)
+        .to(commune::Column::Id)
+        .into();
     let rows = q
+        .join(JoinType::InnerJoin, in_province)
+        .join(JoinType::LeftJoin, in_commune)
+        .column_as(province::Column::Code, "province_code")
+        .column_as(province::Column::Name, "province_name")
+        .column_as(province::Column::Kind, "province_kind")
+        .column_as(commune::Column::Code, "commune_code")
+        .column_as(commune::Column::Name, "commune_name")
         .order_by_asc(school::Column::ProvinceId)
         .order_by_asc(school::Column::Name)
         .order_by_asc(school::Column::Id)
         .offset(paging.offset())
         .limit(paging.per_page)
+        .into_model::<ListedSchool>()
         .all(&db.conn)
         .await?;
-    Ok(Paged::counted(views(db, rows).await?, paging, total))
+    Ok(Paged::counted(
+        rows.into_iter().map(|r| r.0).collect(),
+        paging,
+        total,
+    ))
 }
 
 /// One school; 404 when it does not exist or lies outside the actor's scope.

@@ -4,65 +4,179 @@
 //! schools are written. A cached value is used while it is younger than [`FRESH_FOR`] and no
 //! such write through this process has happened since (`Db::figures_changed`); other
 //! instances' writes show within [`FRESH_FOR`].
+//!
+//! A value asked for after [`REFRESH_AFTER`] is still answered at once, and computed again in
+//! the background: while a dashboard is in use nobody waits for its figures but the very first
+//! visitor (and the first after a change through this process).
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::error::AppResult;
 
 pub const FRESH_FOR: Duration = Duration::from_secs(30);
+pub const REFRESH_AFTER: Duration = Duration::from_secs(20);
 const MAX_ENTRIES: usize = 512;
 
 struct Entry<V> {
     version: u64,
     at: Instant,
     value: V,
+    refreshing: bool,
 }
 
+type Entries<V> = Arc<Mutex<HashMap<String, Entry<V>>>>;
+
 pub struct FigureCache<V> {
-    entries: tokio::sync::Mutex<HashMap<String, Entry<V>>>,
+    entries: Entries<V>,
+    /// One computation at a time per cache: sixty-four first visitors at once would otherwise
+    /// each hold the country's schools in memory; the others then find the value computed.
+    computing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl<V> Default for FigureCache<V> {
     fn default() -> Self {
         Self {
             entries: Default::default(),
+            computing: Default::default(),
         }
     }
 }
 
-impl<V: Clone> FigureCache<V> {
+enum Found<V> {
+    Fresh(V),
+    /// Fresh, and old enough to be computed again in the background.
+    Refresh(V),
+    Missing,
+}
+
+fn lookup<V: Clone>(entries: &Entries<V>, key: &str, version: u64, age: Duration) -> Found<V> {
+    let mut map = entries.lock().expect("figure cache lock");
+    match map.get_mut(key) {
+        Some(e) if e.version == version && e.at.elapsed() < FRESH_FOR => {
+            if e.at.elapsed() >= age && !e.refreshing {
+                e.refreshing = true;
+                Found::Refresh(e.value.clone())
+            } else {
+                Found::Fresh(e.value.clone())
+            }
+        }
+        _ => Found::Missing,
+    }
+}
+
+fn store<V>(entries: &Entries<V>, key: String, version: u64, at: Instant, value: V) {
+    let mut map = entries.lock().expect("figure cache lock");
+    if map.len() >= MAX_ENTRIES {
+        map.retain(|_, e| e.version == version && e.at.elapsed() < FRESH_FOR);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
+        }
+    }
+    map.insert(
+        key,
+        Entry {
+            version,
+            at,
+            value,
+            refreshing: false,
+        },
+    );
+}
+
+impl<V: Clone + Send + 'static> FigureCache<V> {
     /// The value cached under `key` when it is fresh, else `compute`'s (then cached).
     pub async fn get_or<F, Fut>(&self, db: &Db, key: String, compute: F) -> AppResult<V>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = AppResult<V>>,
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = AppResult<V>> + Send + 'static,
     {
-        // One computation at a time per cache: sixty-four first visitors at once would
-        // otherwise each hold the country's schools in memory; the others then find it here.
-        let mut entries = self.entries.lock().await;
         let version = db.figures_version();
-        if let Some(e) = entries.get(&key) {
-            if e.version == version && e.at.elapsed() < FRESH_FOR {
-                return Ok(e.value.clone());
+        match lookup(&self.entries, &key, version, REFRESH_AFTER) {
+            Found::Fresh(v) => return Ok(v),
+            Found::Refresh(v) => {
+                self.refresh(db.clone(), key, version, compute);
+                return Ok(v);
             }
+            Found::Missing => {}
         }
+        let _turn = self.computing.lock().await;
+        // Computed by another visitor while this one waited for its turn?
+        if let Found::Fresh(v) | Found::Refresh(v) = lookup(&self.entries, &key, version, FRESH_FOR)
+        {
+            return Ok(v);
+        }
+        let at = Instant::now();
         let value = compute().await?;
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| e.version == version && e.at.elapsed() < FRESH_FOR);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            key,
-            Entry {
-                version,
-                at: Instant::now(),
-                value: value.clone(),
-            },
-        );
+        store(&self.entries, key, version, at, value.clone());
         Ok(value)
+    }
+
+    fn refresh<F, Fut>(&self, db: Db, key: String, version: u64, compute: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = AppResult<V>> + Send + 'static,
+    {
+        let (entries, computing) = (self.entries.clone(), self.computing.clone());
+        tokio::spawn(async move {
+            let _turn = computing.lock().await;
+            let at = Instant::now();
+            match compute().await {
+                // A change through this process meanwhile: the value computed may predate it.
+                Ok(value) if db.figures_version() == version => {
+                    store(&entries, key, version, at, value)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard figures could not be refreshed");
+                    if let Some(e) = entries.lock().expect("figure cache lock").get_mut(&key) {
+                        e.refreshing = false;
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_refreshed_once_when_old_and_missing_when_stale_or_changed() {
+        let entries: Entries<u32> = Default::default();
+        let now = Instant::now();
+        store(&entries, "k".into(), 1, now, 7);
+        assert!(matches!(
+            lookup(&entries, "k", 1, REFRESH_AFTER),
+            Found::Fresh(7)
+        ));
+        // Old enough to refresh: the first asker starts it, the next ones just read.
+        assert!(matches!(
+            lookup(&entries, "k", 1, Duration::ZERO),
+            Found::Refresh(7)
+        ));
+        assert!(matches!(
+            lookup(&entries, "k", 1, Duration::ZERO),
+            Found::Fresh(7)
+        ));
+        // A change through this process, or an age past FRESH_FOR: computed before answering.
+        assert!(matches!(
+            lookup(&entries, "k", 2, REFRESH_AFTER),
+            Found::Missing
+        ));
+        if let Some(old) = now.checked_sub(FRESH_FOR) {
+            store(&entries, "k".into(), 1, old, 8);
+            assert!(matches!(
+                lookup(&entries, "k", 1, REFRESH_AFTER),
+                Found::Missing
+            ));
+        }
+        assert!(matches!(
+            lookup(&entries, "other", 1, REFRESH_AFTER),
+            Found::Missing
+        ));
     }
 }

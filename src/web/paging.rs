@@ -144,6 +144,35 @@ where
     Ok(if n > cap { (cap, false) } else { (n, true) })
 }
 
+/// One page of the rows `select` finds (ordered by the caller) and the length of the whole
+/// list. The list is counted by a second statement only when it may go on past this page: a
+/// page that is not full ends the list, so most short lists cost one statement.
+pub async fn page_of<E, C>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    params: PageParams,
+) -> Result<(Vec<E::Model>, u64), sea_orm::DbErr>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let rows = select
+        .clone()
+        .offset(params.offset())
+        .limit(params.per_page)
+        .all(conn)
+        .await?;
+    let shown = rows.len() as u64;
+    let total = if shown < params.per_page && (shown > 0 || params.page == 1) {
+        params.offset() + shown
+    } else {
+        select.count(conn).await?
+    };
+    Ok((rows, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

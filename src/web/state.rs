@@ -56,9 +56,11 @@ impl AppState {
         // Today is part of the key: the default day moves at midnight.
         let today = chrono::Utc::now().with_timezone(&tz).date_naive();
         let key = format!("{:?}|{q:?}|{tz}|{today}", actor.scope());
+        let (db, actor, q) = (self.db.clone(), actor.clone(), q.clone());
         self.coverage
-            .get_or(&self.db, key, || {
-                crate::enrollment::coverage::coverage(&self.db, actor, q, tz)
+            .get_or(&self.db, key, move || {
+                let (db, actor, q) = (db.clone(), actor.clone(), q.clone());
+                async move { crate::enrollment::coverage::coverage(&db, &actor, &q, tz).await }
             })
             .await
     }

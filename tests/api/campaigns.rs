@@ -798,6 +798,44 @@ async fn overview_counts_channels_and_what_is_due() {
         .await;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["topics"], json!(["benefits", "premium"]));
+
+    // Pages of a list: a page that is not full ends the list; past the end, the list is
+    // counted (no items, the right total).
+    for (page, items) in [(1, 3), (2, 1), (3, 0)] {
+        let list = w
+            .app
+            .api_json(
+                &w.admin,
+                Method::GET,
+                &format!(
+                    "/api/v1/activities?campaign={}&per_page=3&page={page}",
+                    w.campaign
+                ),
+            )
+            .await;
+        assert_eq!(list["total"], 4, "page {page}: {list}");
+        assert_eq!(list["pages"], 2, "page {page}");
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            items,
+            "page {page}"
+        );
+    }
+
+    // The campaign page lists every activity in start order, the due one among them.
+    let viewer = w.app.create_user("admin", None, &[]).await;
+    let client = w.app.signed_in(&viewer).await;
+    let (status, page) = w
+        .app
+        .get_text(&client, &format!("/campaigns/{}", w.campaign))
+        .await;
+    assert_eq!(status, 200);
+    let at = |title: &str| {
+        page.find(title)
+            .unwrap_or_else(|| panic!("{title} on the campaign page"))
+    };
+    assert!(at("Hoạt động poster") < at("Hoạt động social"));
+    assert!(at("Hoạt động social") < at("Hoạt động radio"));
 }
 
 #[tokio::test]
