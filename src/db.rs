@@ -19,6 +19,9 @@ use crate::config::DatabaseUrl;
 /// their first step (see `begin_write`) and, within the process, pass through a gate one at a
 /// time so pool connections do not spin on the lock; PostgreSQL needs neither. Plain single
 /// statements go straight to the pool (SQLite's busy timeout covers them).
+/// A pooled connection idle longer than this is tested with a round trip before it is used.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Db {
     pub conn: DatabaseConnection,
@@ -107,6 +110,18 @@ impl Db {
             .clone()
             .max_connections(max_connections.max(1))
             .min_connections(0)
+            // Every statement takes a connection from the pool: testing each one first with a
+            // round trip of its own made every statement two. A connection idle for a while is
+            // still tested (the server may have closed it meanwhile).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_TEST {
+                        sea_orm::sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with((*shared.connect_options()).clone());
         let conn = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         registry.pools.push(conn.clone());

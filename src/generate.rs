@@ -275,9 +275,15 @@ pub async fn generate(
         progress("enrollment figures", snapshots, shape.schools * n_months);
     }
     tx.commit().await?;
-    // Fresh statistics, so that the planner knows the tables are no longer empty.
+    // Fresh statistics, so that the planner knows the tables are no longer empty; on
+    // PostgreSQL also the visibility map (VACUUM), as after any bulk load: until it is set, an
+    // index-only scan (a student's guardians counted for a list) reads the table too.
+    let tidy = match db.backend() {
+        DbBackend::Postgres => "VACUUM (ANALYZE)",
+        _ => "ANALYZE",
+    };
     db.conn
-        .execute(Statement::from_string(db.backend(), "ANALYZE".to_string()))
+        .execute(Statement::from_string(db.backend(), tidy.to_string()))
         .await?;
     Ok(Made {
         communes: shape.communes,

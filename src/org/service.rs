@@ -17,7 +17,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
-use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP};
+use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP, SEARCH_COUNT_CAP};
 
 pub const MAX_ENROLLED: i64 = 200_000;
 
@@ -465,7 +465,12 @@ pub async fn list_schools(
         let level = SchoolLevel::parse(&level).map_err(|m| AppError::invalid("level", m))?;
         q = q.filter(school::Column::Level.eq(level.code()));
     }
-    let total = count_up_to(&db.conn, q.clone(), COUNT_CAP).await?;
+    let cap = if nonempty(&filter.q).is_some() {
+        SEARCH_COUNT_CAP
+    } else {
+        COUNT_CAP
+    };
+    let total = count_up_to(&db.conn, q.clone(), cap).await?;
     let in_province: RelationDef = school::Entity::belongs_to(province::Entity)
         .from(school::Column::ProvinceId)
         .to(province::Column::Id)

@@ -124,6 +124,11 @@ handlebars::handlebars_helper!(pct_helper: |x: f64| format!("{x:.1}"));
 // A p-value: three decimals, "< 0.001" below that.
 handlebars::handlebars_helper!(pvalue_helper: |x: f64| if x < 0.001 { "< 0.001".to_string() } else { format!("{x:.3}") });
 handlebars::handlebars_helper!(sub_helper: |a: i64, b: i64| a - b);
+// The pager's context, `{"page": {page, pages, total_exact}}`, from a list page: handing the pager
+// partial the list itself as a named value would copy the page's data into its context.
+handlebars::handlebars_helper!(paging_helper: |list: Json| serde_json::json!({"page": {
+    "page": list.get("page"), "pages": list.get("pages"), "total_exact": list.get("total_exact"),
+}}));
 handlebars::handlebars_helper!(asset_helper: |path: str| assets::url(path));
 handlebars::handlebars_helper!(concat_helper: |*args| args.iter().map(|v| match v {
     Value::String(s) => s.clone(),
@@ -203,6 +208,7 @@ pub fn registry(i18n: Arc<I18n>, tz: Tz) -> anyhow::Result<Handlebars<'static>> 
     hbs.register_helper("pct", Box::new(pct_helper));
     hbs.register_helper("pvalue", Box::new(pvalue_helper));
     hbs.register_helper("sub", Box::new(sub_helper));
+    hbs.register_helper("paging", Box::new(paging_helper));
     hbs.register_helper("query", Box::new(QueryHelper));
     Ok(hbs)
 }
@@ -272,7 +278,8 @@ pub fn render(
     if let Value::Object(page) = data {
         context.extend(page);
     }
-    hbs.render(template, &Value::Object(context))
+    // Handed over as a Context: `render` would first copy the whole page's data into one.
+    hbs.render_with_context(template, &handlebars::Context::from(Value::Object(context)))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {template}: {e}")))
 }
 

@@ -186,6 +186,19 @@ async fn long_lists_are_counted_up_to_a_cap() {
         )
         .await;
     assert_eq!(far["items"].as_array().unwrap().len(), 200);
+    // A search is counted to 200 matches.
+    let common = scalar(
+        &app,
+        "SELECT COUNT(*) FROM students WHERE search_key LIKE '%nguyen%'",
+    )
+    .await;
+    assert!(common > 200, "{common} students named Nguyễn");
+    let found = app
+        .api_json(&t, reqwest::Method::GET, "/api/v1/students?q=Nguyễn")
+        .await;
+    assert_eq!(found["total"], 200);
+    assert_eq!(found["total_exact"], false);
+    assert_eq!(found["items"].as_array().unwrap().len(), 50);
     // A narrower list is counted exactly.
     let one: String = one(&app, "SELECT code FROM schools ORDER BY id LIMIT 1").await;
     let n = scalar(
@@ -210,4 +223,13 @@ async fn long_lists_are_counted_up_to_a_cap() {
         html.contains("Hơn 1000 kết quả") || html.contains("Hơn 1.000 kết quả"),
         "{html}"
     );
+    // Its pager: 50 a page, 1,000 counted, more beyond.
+    assert!(html.contains("Trang 1 / hơn 20"), "{html}");
+    assert!(html.contains(r#"rel="next""#), "{html}");
+    assert!(!html.contains(r#"rel="prev""#), "{html}");
+    let (status, html) = app.get_text(&c, "/students?page=20").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Trang 20 / hơn 20"), "{html}");
+    assert!(html.contains(r#"rel="prev""#), "{html}");
+    assert!(html.contains(r#"rel="next""#), "{html}");
 }
