@@ -1526,6 +1526,13 @@ async fn the_delivery_log_respects_scope_filters_and_metrics() {
         text.contains("hio_messages{channel=\"sms\",status=\"queued\"} 1"),
         "{text}"
     );
+    // The backlog only, every channel and waiting state named (0 when empty); what was sent is
+    // in the counters, not counted again from the outbox.
+    assert!(
+        text.contains("hio_messages{channel=\"zalo\",status=\"retrying\"} 0"),
+        "{text}"
+    );
+    assert!(!text.contains("status=\"sent\""), "{text}");
 }
 
 #[tokio::test]
