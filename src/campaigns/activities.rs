@@ -1,6 +1,6 @@
 //! Activities (touchpoints) of a campaign on every channel, their list with filters, and the
 //! campaign overview.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -689,24 +689,18 @@ pub async fn overview_and_first(
             && a.starts_at >= now
             && a.starts_at < now + Duration::days(14)
     };
-    let soon_ids: Vec<i64> = rows.iter().filter(|a| is_soon(a)).map(|a| a.id).collect();
-    let listed_ids: Vec<i64> = rows.iter().take(listed).map(|a| a.id).collect();
+    let soon: BTreeSet<i64> = rows.iter().filter(|a| is_soon(a)).map(|a| a.id).collect();
+    // The first `listed` rows, then the later ones due soon, in start order: the list is the
+    // head of the views, the due ones are picked from all of them.
     let wanted: Vec<activity::Model> = rows
         .into_iter()
         .enumerate()
-        .filter(|(i, a)| *i < listed || is_soon(a))
+        .filter(|(i, a)| *i < listed || soon.contains(&a.id))
         .map(|(_, a)| a)
         .collect();
-    let mut shown: BTreeMap<i64, ActivityView> = views(&db.conn, actor, wanted)
-        .await?
-        .into_iter()
-        .map(|v| (v.id, v))
-        .collect();
-    let first = listed_ids
-        .iter()
-        .filter_map(|id| shown.get(id).cloned())
-        .collect();
-    let due_soon = soon_ids.iter().filter_map(|id| shown.remove(id)).collect();
+    let shown = views(&db.conn, actor, wanted).await?;
+    let first = shown.iter().take(listed).cloned().collect();
+    let due_soon = shown.into_iter().filter(|v| soon.contains(&v.id)).collect();
     let channels = Channel::GROUPS
         .iter()
         .map(|g| by_group.remove(g).expect("every group"))

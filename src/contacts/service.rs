@@ -25,7 +25,7 @@ use crate::db::{Db, Params};
 use crate::error::{AppError, AppResult, Msg};
 use crate::fields::{fold, optional_text};
 use crate::org::entity::school;
-use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP, SEARCH_COUNT_CAP};
+use crate::web::paging::{count_cap, count_up_to, PageParams, Paged};
 
 /// Whether this actor sees contact details and SI numbers in full.
 pub fn sees_contact_details(actor: &Actor) -> bool {
@@ -270,8 +270,9 @@ pub async fn list_students(
             .map(str::to_string)
     };
     let mut q = student::Entity::find().filter(student_scope(actor));
-    let searching = nonempty(&filter.q).is_some();
-    if let Some(text) = nonempty(&filter.q) {
+    let text = nonempty(&filter.q);
+    let searching = text.is_some();
+    if let Some(text) = text {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         let mut any = Condition::any().add(crate::db::contains(
             student::Column::SearchKey,
@@ -302,12 +303,7 @@ pub async fn list_students(
         let status = HiStatus::parse(&status).map_err(|m| AppError::invalid("hi_status", m))?;
         q = q.filter(student::Column::HiStatus.eq(status.code()));
     }
-    let cap = if searching {
-        SEARCH_COUNT_CAP
-    } else {
-        COUNT_CAP
-    };
-    let total = count_up_to(&db.conn, q.clone(), cap).await?;
+    let total = count_up_to(&db.conn, q.clone(), count_cap(searching)).await?;
     let in_school: RelationDef = student::Entity::belongs_to(school::Entity)
         .from(student::Column::SchoolId)
         .to(school::Column::Id)

@@ -17,7 +17,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
-use crate::web::paging::{count_up_to, PageParams, Paged, COUNT_CAP, SEARCH_COUNT_CAP};
+use crate::web::paging::{count_cap, count_up_to, PageParams, Paged};
 
 pub const MAX_ENROLLED: i64 = 200_000;
 
@@ -434,7 +434,9 @@ pub async fn list_schools(
             .map(str::to_string)
     };
     let mut q = school::Entity::find().filter(school_scope(actor));
-    if let Some(text) = nonempty(&filter.q) {
+    let text = nonempty(&filter.q);
+    let searching = text.is_some();
+    if let Some(text) = text {
         q = q.filter(crate::db::contains(school::Column::SearchKey, &fold(&text)));
     }
     if let Some(code) = nonempty(&filter.province) {
@@ -465,12 +467,7 @@ pub async fn list_schools(
         let level = SchoolLevel::parse(&level).map_err(|m| AppError::invalid("level", m))?;
         q = q.filter(school::Column::Level.eq(level.code()));
     }
-    let cap = if nonempty(&filter.q).is_some() {
-        SEARCH_COUNT_CAP
-    } else {
-        COUNT_CAP
-    };
-    let total = count_up_to(&db.conn, q.clone(), cap).await?;
+    let total = count_up_to(&db.conn, q.clone(), count_cap(searching)).await?;
     let in_province: RelationDef = school::Entity::belongs_to(province::Entity)
         .from(school::Column::ProvinceId)
         .to(province::Column::Id)

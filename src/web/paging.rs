@@ -117,6 +117,15 @@ pub const COUNT_CAP: u64 = 1_000;
 /// matches the search is narrowed, not paged through.
 pub const SEARCH_COUNT_CAP: u64 = 200;
 
+/// How far a list is counted: [`SEARCH_COUNT_CAP`] when it is a text search, else [`COUNT_CAP`].
+pub fn count_cap(searching: bool) -> u64 {
+    if searching {
+        SEARCH_COUNT_CAP
+    } else {
+        COUNT_CAP
+    }
+}
+
 /// The number of rows `select` finds, counting no further than `cap`: `(n, true)` when there
 /// are n ≤ cap, `(cap, false)` when there are more.
 pub async fn count_up_to<E, C>(
