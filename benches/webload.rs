@@ -79,7 +79,7 @@ fn main() {
                 let db = hi_outreach::db::connect(&url, 5).await.unwrap();
                 hi_outreach::db::migrate(&db).await.unwrap();
                 generate(&db, scale, &mut |_, _, _| {}).await.unwrap();
-                db.conn.close().await.ok();
+                db.close_pool().await;
             });
             let filled = started.elapsed();
             (url, Some(backend), Some(filled))
@@ -95,7 +95,7 @@ fn main() {
                     .expect("a migrated database"),
             );
         }
-        db.conn.close().await.ok();
+        db.close_pool().await;
         n
     });
     match filled {

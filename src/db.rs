@@ -3,28 +3,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::Values;
 use sea_orm::sea_query::{LikeExpr, SimpleExpr};
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::{self, PgPool, Postgres};
 use sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, TransactionTrait,
+    ColumnTrait, ConnAcquireErr, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement,
+    TransactionTrait,
 };
+use sea_query_binder::SqlxValues;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::DatabaseUrl;
+
+/// A pooled connection idle longer than this is tested with a round trip before it is used.
+const IDLE_BEFORE_TEST: Duration = Duration::from_secs(10);
 
 /// The database handle shared by every part of the application.
 ///
 /// SQLite allows one writer at a time. Write transactions on SQLite take the write lock as
 /// their first step (see `begin_write`) and, within the process, pass through a gate one at a
 /// time so pool connections do not spin on the lock; PostgreSQL needs neither. Plain single
-/// statements go straight to the pool (SQLite's busy timeout covers them).
-/// A pooled connection idle longer than this is tested with a round trip before it is used.
-const IDLE_BEFORE_TEST: Duration = Duration::from_secs(10);
-
+/// statements go straight to the pool (SQLite's busy timeout covers them), or, in a handle made
+/// by `for_request`, to the one connection the request holds.
 #[derive(Clone)]
 pub struct Db {
-    pub conn: DatabaseConnection,
+    pub conn: Conn,
     write_gate: Option<Arc<Mutex<()>>>,
     /// Counts this process's writes that change dashboard figures (enrollment snapshots,
     /// schools): a cached figure computed under an older count is stale.
@@ -65,7 +71,7 @@ impl Db {
         let write_gate =
             (conn.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Self {
-            conn,
+            conn: Conn::pooled(conn),
             write_gate,
             figures: Arc::default(),
             thread_pools: Arc::default(),
@@ -84,7 +90,39 @@ impl Db {
     }
 
     pub fn backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
+        self.conn.pool.get_database_backend()
+    }
+
+    /// A handle whose plain statements all run on one connection, taken from the pool at the
+    /// first of them and given back by `release` (or when the last clone is dropped), for one
+    /// web request. Through the pool each statement took a connection and gave it back, and
+    /// sqlx tests a connection given back with a round trip of its own: a page of a dozen
+    /// statements made two dozen round trips. Transactions (`begin_write`) first give the held
+    /// connection back, so a request never holds two of the pool's connections because of it.
+    /// None on SQLite, where a connection is no round trip away.
+    pub fn for_request(&self) -> Option<Db> {
+        let DatabaseConnection::SqlxPostgresPoolConnection(_) = &self.conn.pool else {
+            return None;
+        };
+        let mut db = self.clone();
+        db.conn.held = Some(Arc::new(Held {
+            pool: self.conn.pool.get_postgres_connection_pool().clone(),
+            slot: Mutex::new(None),
+        }));
+        Some(db)
+    }
+
+    /// The same database without a connection held for a request: for work that may outlive
+    /// the request (a computation in the background).
+    pub fn pooled(&self) -> Db {
+        let mut db = self.clone();
+        db.conn.held = None;
+        db
+    }
+
+    /// Gives back the connection held for a request, if any; a later statement takes one again.
+    pub async fn release(&self) {
+        self.conn.release().await;
     }
 
     /// A handle for one HTTP worker thread: on PostgreSQL its own pool of at most
@@ -104,7 +142,7 @@ impl Db {
         if registry.closed {
             return self.clone();
         }
-        let shared = self.conn.get_postgres_connection_pool();
+        let shared = self.conn.pool.get_postgres_connection_pool();
         let pool = shared
             .options()
             .clone()
@@ -126,7 +164,7 @@ impl Db {
         let conn = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         registry.pools.push(conn.clone());
         Db {
-            conn,
+            conn: Conn::pooled(conn),
             write_gate: self.write_gate.clone(),
             figures: self.figures.clone(),
             thread_pools: self.thread_pools.clone(),
@@ -138,7 +176,10 @@ impl Db {
             Some(gate) => Some(gate.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.conn.begin().await?;
+        // A connection held for the request goes back first: a request waiting for a second
+        // connection while holding one could wait for ever once every connection is held so.
+        self.conn.release().await;
+        let tx = self.conn.pool.begin().await?;
         if gate.is_some() {
             // SQLite's BEGIN is deferred: a transaction that reads first and writes later fails
             // at once (SQLITE_BUSY_SNAPSHOT) if another connection — another process, or a
@@ -152,7 +193,7 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.conn.ping().await
+        self.conn.pool.ping().await
     }
 
     /// Closes the pool and the HTTP worker threads' pools: every later query fails. Used on
@@ -165,13 +206,147 @@ impl Db {
             }
             Err(_) => Vec::new(),
         };
-        for conn in std::iter::once(&self.conn).chain(others.iter()) {
+        for conn in std::iter::once(&self.conn.pool).chain(others.iter()) {
             match conn.get_database_backend() {
                 DbBackend::Sqlite => conn.get_sqlite_connection_pool().close().await,
                 DbBackend::Postgres => conn.get_postgres_connection_pool().close().await,
                 DbBackend::MySql => {}
             }
         }
+    }
+}
+
+/// What statements run on: the pool (a connection per statement), or one connection held for
+/// a web request (see `Db::for_request`).
+#[derive(Clone)]
+pub struct Conn {
+    pool: DatabaseConnection,
+    held: Option<Arc<Held>>,
+}
+
+/// A connection taken from a PostgreSQL pool at the first statement and kept until released.
+struct Held {
+    pool: PgPool,
+    slot: Mutex<Option<PoolConnection<Postgres>>>,
+}
+
+impl Conn {
+    fn pooled(pool: DatabaseConnection) -> Self {
+        Self { pool, held: None }
+    }
+
+    /// The pool behind this handle.
+    pub fn pool(&self) -> &DatabaseConnection {
+        &self.pool
+    }
+
+    async fn release(&self) {
+        if let Some(held) = &self.held {
+            held.slot.lock().await.take();
+        }
+    }
+}
+
+impl Held {
+    /// The held connection, taken from the pool if none is held yet.
+    async fn conn(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<PoolConnection<Postgres>>>, DbErr> {
+        let mut slot = self.slot.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.pool.acquire().await.map_err(|e| match e {
+                sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+                sqlx::Error::PoolClosed => {
+                    DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
+                }
+                e => DbErr::Conn(RuntimeErr::SqlxError(e)),
+            })?);
+        }
+        Ok(slot)
+    }
+}
+
+/// After a failed statement the connection is kept only when the database itself refused
+/// the statement; any other failure (the connection broke, a statement was cut short) gives it
+/// back, and the pool tests it before anyone uses it again.
+fn settle<T>(
+    slot: &mut Option<PoolConnection<Postgres>>,
+    result: Result<T, sqlx::Error>,
+    as_err: fn(RuntimeErr) -> DbErr,
+) -> Result<T, DbErr> {
+    result.map_err(|e| {
+        if !matches!(e, sqlx::Error::Database(_) | sqlx::Error::RowNotFound) {
+            slot.take();
+        }
+        as_err(RuntimeErr::SqlxError(e))
+    })
+}
+
+fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(&stmt.sql, SqlxValues(values))
+}
+
+/// Runs a statement on the held connection (bound to `$conn`), or `$pooled` on the pool when
+/// none is held; failures go through `settle`.
+macro_rules! on_held {
+    ($self:ident, $pooled:expr, |$conn:ident| $run:expr, $as_err:expr) => {{
+        let Some(held) = &$self.held else {
+            return $pooled.await;
+        };
+        let mut slot = held.conn().await?;
+        let Some($conn) = slot.as_mut() else {
+            unreachable!("filled by Held::conn")
+        };
+        let done = $run.await;
+        settle(&mut slot, done, $as_err)
+    }};
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.pool.get_database_backend()
+    }
+
+    async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        on_held!(
+            self,
+            self.pool.execute(stmt),
+            |conn| sqlx_query(&stmt).execute(&mut **conn),
+            DbErr::Exec
+        )
+        .map(ExecResult::from)
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        on_held!(
+            self,
+            self.pool.execute_unprepared(sql),
+            |conn| sqlx::Executor::execute(&mut **conn, sql),
+            DbErr::Exec
+        )
+        .map(ExecResult::from)
+    }
+
+    async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        on_held!(
+            self,
+            self.pool.query_one(stmt),
+            |conn| sqlx_query(&stmt).fetch_optional(&mut **conn),
+            DbErr::Query
+        )
+        .map(|row| row.map(QueryResult::from))
+    }
+
+    async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        on_held!(
+            self,
+            self.pool.query_all(stmt),
+            |conn| sqlx_query(&stmt).fetch_all(&mut **conn),
+            DbErr::Query
+        )
+        .map(|rows| rows.into_iter().map(QueryResult::from).collect())
     }
 }
 
@@ -272,7 +447,7 @@ fn sqlite_path(url: &str) -> Option<String> {
 }
 
 pub async fn migrate(db: &Db) -> Result<(), DbErr> {
-    Migrator::up(&db.conn, None).await
+    Migrator::up(&db.conn.pool, None).await
 }
 
 /// Values bound to hand-written SQL, with the placeholder syntax of the connection's database

@@ -37,7 +37,8 @@ fn levels() -> Vec<&'static str> {
 
 pub async fn home(state: web::Data<AppState>, ctx: RequestCtx) -> AppResult<HttpResponse> {
     let actor = ctx.actor()?;
-    let (db, owner) = (state.db.clone(), actor.clone());
+    // Computed in the background too: not on the connection this request holds.
+    let (db, owner) = (state.db.pooled(), actor.clone());
     let overview = state
         .overview
         .get_or(&state.db, format!("{:?}", actor.scope()), move || {

@@ -4,7 +4,7 @@ use std::future::{ready, Ready};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Extensions, Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::web::{Bytes, BytesMut, Data};
@@ -137,10 +137,22 @@ pub async fn middleware(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     }
-    let state = req
+    let mut state = req
         .app_data::<Data<AppState>>()
         .cloned()
         .expect("AppState is registered");
+    // A reading request runs its statements on one connection (see `Db::for_request`): the
+    // handlers find this request's own state before the application's.
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Some(db) = state.db.for_request() {
+            let mut own = (**state).clone();
+            own.db = db;
+            state = Data::new(own);
+            let mut container = Extensions::new();
+            container.insert(state.clone());
+            req.add_data_container(std::rc::Rc::new(container));
+        }
+    }
     let request_id = req
         .extensions()
         .get::<tracing_actix_web::RequestId>()
@@ -242,7 +254,9 @@ pub async fn middleware(
         }
     }
 
-    let mut res = next.call(req).await?.map_into_boxed_body();
+    let res = next.call(req).await;
+    state.db.release().await;
+    let mut res = res?.map_into_boxed_body();
     if let Some(seed) = new_csrf_seed {
         let _ = res
             .response_mut()

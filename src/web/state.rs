@@ -56,7 +56,8 @@ impl AppState {
         // Today is part of the key: the default day moves at midnight.
         let today = chrono::Utc::now().with_timezone(&tz).date_naive();
         let key = format!("{:?}|{q:?}|{tz}|{today}", actor.scope());
-        let (db, actor, q) = (self.db.clone(), actor.clone(), q.clone());
+        // Computed in the background too: not on the connection this request holds.
+        let (db, actor, q) = (self.db.pooled(), actor.clone(), q.clone());
         self.coverage
             .get_or(&self.db, key, move || {
                 let (db, actor, q) = (db.clone(), actor.clone(), q.clone());

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod campaigns;
 mod cli;
+mod connections;
 mod contacts;
 mod delivery;
 mod enrollment;

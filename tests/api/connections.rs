@@ -1,0 +1,83 @@
+//! A web request's statements on one connection (`Db::for_request`).
+use std::time::Duration;
+
+use hi_outreach::db::{self, Db};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use crate::helpers::fresh_database;
+
+async fn backend_pid(db: &Db) -> Result<i64, sea_orm::DbErr> {
+    let row = db
+        .conn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CAST(pg_backend_pid() AS BIGINT) AS pid",
+        ))
+        .await?
+        .expect("a row");
+    row.try_get("", "pid")
+}
+
+#[tokio::test]
+async fn a_request_holds_one_connection_and_gives_it_back_before_a_write() {
+    let (url, _dir, _name) = fresh_database().await;
+    // One connection in all: whatever the request holds, nobody else can have.
+    let shared = db::connect(&url, 1).await.unwrap();
+    db::migrate(&shared).await.unwrap();
+    let Some(request) = shared.for_request() else {
+        // SQLite: a connection is no round trip away, nothing is held.
+        assert_eq!(shared.backend(), DbBackend::Sqlite);
+        return;
+    };
+    let first = backend_pid(&request).await.unwrap();
+    assert_eq!(
+        backend_pid(&request).await.unwrap(),
+        first,
+        "the same connection"
+    );
+    // A statement the database refuses leaves the connection held and usable.
+    let refused = request
+        .conn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT 1 / 0 AS n",
+        ))
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(backend_pid(&request).await.unwrap(), first);
+    // Held: a statement through the pool has no connection to run on.
+    let waited = tokio::time::timeout(Duration::from_millis(300), backend_pid(&shared)).await;
+    assert!(waited.is_err(), "the pool's one connection is held");
+    // A write transaction gives the held connection back first; otherwise it would wait for a
+    // second connection that cannot come.
+    let tx = tokio::time::timeout(Duration::from_secs(5), request.begin_write())
+        .await
+        .expect("no wait for a second connection")
+        .unwrap();
+    tx.tx
+        .execute_unprepared("UPDATE seaql_migrations SET version = version WHERE false")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A later statement takes a connection again; release gives it back to the pool.
+    backend_pid(&request).await.unwrap();
+    request.release().await;
+    let pooled = tokio::time::timeout(Duration::from_secs(5), backend_pid(&shared))
+        .await
+        .expect("released to the pool");
+    assert!(pooled.is_ok());
+    // A handle that may outlive the request holds nothing.
+    let background = request.pooled();
+    backend_pid(&request).await.unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(300), backend_pid(&background)).await;
+    assert!(
+        waited.is_err(),
+        "the request holds the one connection again"
+    );
+    drop(request);
+    // Dropping the last clone gives the connection back too.
+    let pooled = tokio::time::timeout(Duration::from_secs(5), backend_pid(&background))
+        .await
+        .expect("given back on drop");
+    assert!(pooled.is_ok());
+}
