@@ -7,8 +7,8 @@ use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use handlebars::{
-    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
-    ScopedJson,
+    BlockContext, Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext,
+    RenderError, RenderErrorReason, Renderable, ScopedJson, StringOutput,
 };
 use serde_json::{json, Map, Value};
 
@@ -136,6 +136,51 @@ handlebars::handlebars_helper!(concat_helper: |*args| args.iter().map(|v| match 
     other => other.to_string(),
 }).collect::<String>());
 
+/// `{{#layout}}…{{/layout}}`: the page inside the site's frame (`layouts/base`). The page is
+/// rendered first, as it is, then the frame around it, given the page as `@body` and the page's
+/// `title` inline partial, rendered, as `@title`.
+///
+/// The frame as a partial block (`{{#> layouts/base}}`) cost a copy of the page's data: a
+/// partial gets its own copy of its context, and every value the page looked up inside it was
+/// copied again (handlebars hands out copies of values under a partial's context, references
+/// only under the render's own).
+struct LayoutHelper;
+
+impl HelperDef for LayoutHelper {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let mut body = StringOutput::new();
+        if let Some(page) = h.template() {
+            page.render(r, ctx, rc, &mut body)?;
+        }
+        // The page's `{{#*inline "title"}}` is now known to the render.
+        let title = match rc.get_partial("title") {
+            Some(t) => {
+                let mut title = StringOutput::new();
+                t.render(r, ctx, rc, &mut title)?;
+                Value::String(title.into_string()?)
+            }
+            None => Value::Null,
+        };
+        let frame = r
+            .get_template("layouts/base")
+            .ok_or_else(|| RenderErrorReason::TemplateNotFound("layouts/base".into()))?;
+        let mut block = BlockContext::new();
+        block.set_local_var("body", Value::String(body.into_string()?));
+        block.set_local_var("title", title);
+        rc.push_block(block);
+        let framed = frame.render(r, ctx, rc, out);
+        rc.pop_block();
+        framed
+    }
+}
+
 /// `{{query base key=value …}}`: a URL with the query parameters that are not empty, for
 /// pagination links that keep the filters.
 struct QueryHelper;
@@ -210,6 +255,7 @@ pub fn registry(i18n: Arc<I18n>, tz: Tz) -> anyhow::Result<Handlebars<'static>> 
     hbs.register_helper("sub", Box::new(sub_helper));
     hbs.register_helper("paging", Box::new(paging_helper));
     hbs.register_helper("query", Box::new(QueryHelper));
+    hbs.register_helper("layout", Box::new(LayoutHelper));
     Ok(hbs)
 }
 

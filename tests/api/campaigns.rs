@@ -931,7 +931,7 @@ async fn pages_plan_a_campaign_and_log_a_session_through_forms() {
             "/campaigns/new",
             "/campaigns/new",
             &[
-                ("name", "Tháng cao điểm BHYT"),
+                ("name", "Tháng cao điểm BHYT & VssID"),
                 ("school_year", "2025-2026"),
                 ("target_coverage", "98,5"),
                 ("scope", "provinces"),
@@ -956,8 +956,19 @@ async fn pages_plan_a_campaign_and_log_a_session_through_forms() {
     let (status, page) = app.get_text(&c, &format!("/campaigns/{id}")).await;
     assert_eq!(status, 200);
     assert!(
-        page.contains("Tháng cao điểm BHYT") && page.contains("98.5%"),
+        page.contains("Tháng cao điểm BHYT &amp; VssID") && page.contains("98.5%"),
         "{page}"
+    );
+    // The page in the site's frame: its title (escaped once) in the head, its body in <main>.
+    assert!(
+        page.contains("<title>Tháng cao điểm BHYT &amp; VssID · BHYT Học sinh</title>"),
+        "{page}"
+    );
+    let main = &page[page.find("<main id=\"main\">").expect("main")
+        ..page.find("</main>").expect("end of main")];
+    assert!(
+        main.contains("<h1>Tháng cao điểm BHYT &amp; VssID"),
+        "{main}"
     );
     assert!(
         page.contains("Cách đăng ký và nộp tiền"),
