@@ -97,11 +97,15 @@ impl<V: Clone + Send + 'static> FigureCache<V> {
         match lookup(&self.entries, &key, version, REFRESH_AFTER) {
             Found::Fresh(v) => return Ok(v),
             Found::Refresh(v) => {
-                self.refresh(db.clone(), key, version, compute);
+                self.refresh(db.pooled(), key, version, compute);
                 return Ok(v);
             }
             Found::Missing => {}
         }
+        // Figures are computed on the pool's connections (the computation may outlive this
+        // request): a request that held one while waiting for its turn, or for the
+        // computation, could leave none for it.
+        db.release().await;
         let _turn = self.computing.lock().await;
         // Computed by another visitor while this one waited for its turn?
         if let Found::Fresh(v) | Found::Refresh(v) = lookup(&self.entries, &key, version, FRESH_FOR)

@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use hi_outreach::db::{self, Db};
+use hi_outreach::web::figures::FigureCache;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use crate::helpers::fresh_database;
@@ -80,4 +81,33 @@ async fn a_request_holds_one_connection_and_gives_it_back_before_a_write() {
         .await
         .expect("given back on drop");
     assert!(pooled.is_ok());
+}
+
+#[tokio::test]
+async fn dashboard_figures_are_computed_while_a_request_holds_the_only_connection() {
+    let (url, _dir, _name) = fresh_database().await;
+    let shared = db::connect(&url, 1).await.unwrap();
+    db::migrate(&shared).await.unwrap();
+    let Some(request) = shared.for_request() else {
+        assert_eq!(shared.backend(), DbBackend::Sqlite);
+        return;
+    };
+    // The request has read something (its session, say): it holds the one connection.
+    backend_pid(&request).await.unwrap();
+    // Figures are computed on the pool, as the pages do; the cache gives the request's
+    // connection back before it waits for them.
+    let cache: FigureCache<i64> = FigureCache::default();
+    let pooled = request.pooled();
+    let computed = tokio::time::timeout(
+        Duration::from_secs(5),
+        cache.get_or(&request, "figures".into(), move || {
+            let db = pooled.clone();
+            async move { Ok(backend_pid(&db).await?) }
+        }),
+    )
+    .await
+    .expect("no wait for a connection the request holds");
+    assert!(computed.is_ok());
+    // The request reads on afterwards, on a connection taken again.
+    backend_pid(&request).await.unwrap();
 }
