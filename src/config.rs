@@ -138,9 +138,12 @@ pub enum LogFormat {
 pub struct Settings {
     /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host/db`.
     pub database_url: DatabaseUrl,
-    /// Connections in the pool of each instance's background work; on PostgreSQL its HTTP
-    /// worker threads get as many more between them (see `Db::for_worker_thread`).
+    /// Connections in the pool of each instance's background work (delivery worker, scheduler,
+    /// housekeeping) and, on SQLite, of the whole process.
     pub database_max_connections: u32,
+    /// On PostgreSQL, connections in the pool of each HTTP worker thread (see
+    /// `Db::for_worker_thread`); a reading request holds one while it is served.
+    pub http_worker_connections: u32,
     /// Address the web server listens on.
     pub bind: SocketAddr,
     /// The address users reach the platform at; HTTPS here turns on secure cookies and HSTS.
@@ -220,6 +223,7 @@ impl Default for Settings {
         Self {
             database_url: DatabaseUrl("sqlite://data/hi-outreach.db".into()),
             database_max_connections: 10,
+            http_worker_connections: 2,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_url: Url::parse("http://127.0.0.1:8080").expect("static URL"),
             secret_key: None,
@@ -343,6 +347,9 @@ impl Settings {
         }
         if self.database_max_connections == 0 {
             return bad("database_max_connections", "must be at least 1");
+        }
+        if self.http_worker_connections == 0 {
+            return bad("http_worker_connections", "must be at least 1");
         }
         if self.session_idle_minutes == 0 || self.session_absolute_hours == 0 {
             return bad("session_idle_minutes", "session lifetimes must be positive");
@@ -479,6 +486,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("sesion_idle_minutes"), "{err}");
+        let err = Settings::load_from(None, env_with(&[("HTTP_WORKER_CONNECTIONS", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HIO_HTTP_WORKER_CONNECTIONS"), "{err}");
+        let s = Settings::load_from(None, env_with(&[("HTTP_WORKER_CONNECTIONS", "3")])).unwrap();
+        assert_eq!(s.http_worker_connections, 3);
     }
 
     #[test]

@@ -330,6 +330,7 @@ impl ConnectionTrait for Conn {
     }
 
     async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let stmt = literal_paging(stmt);
         on_held!(
             self,
             self.pool.query_one(stmt),
@@ -340,6 +341,7 @@ impl ConnectionTrait for Conn {
     }
 
     async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let stmt = literal_paging(stmt);
         on_held!(
             self,
             self.pool.query_all(stmt),
@@ -348,6 +350,59 @@ impl ConnectionTrait for Conn {
         )
         .map(|rows| rows.into_iter().map(QueryResult::from).collect())
     }
+}
+
+/// A PostgreSQL statement ending in `LIMIT $n` or `LIMIT $n OFFSET $m` (how sea-query writes
+/// `.limit()`, `.offset()` and `.one()`) with those numbers written into its text instead.
+///
+/// PostgreSQL plans a prepared statement for its parameters' values at every execution unless a
+/// plan for any values (a generic plan) is estimated to cost about the same; with the row count
+/// a parameter, it guesses a tenth of the table and keeps planning. A list read page by page
+/// spent about as long being planned as being read (0.34 → 0.18 ms per statement for a page of
+/// the national student list). Each distinct page is then its own statement in the
+/// connection's statement cache. The numbers come from the values sea-query bound (integers),
+/// never from text, so nothing is spliced in that was not a number.
+pub fn literal_paging(mut stmt: Statement) -> Statement {
+    if stmt.db_backend != DbBackend::Postgres {
+        return stmt;
+    }
+    let Some(values) = stmt.values.as_mut() else {
+        return stmt;
+    };
+    let n = values.0.len();
+    let count = |value: &sea_orm::Value| -> Option<u64> {
+        use sea_orm::Value::*;
+        match *value {
+            BigUnsigned(Some(v)) => Some(v),
+            Unsigned(Some(v)) => Some(v.into()),
+            BigInt(Some(v)) => u64::try_from(v).ok(),
+            Int(Some(v)) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    };
+    let both = format!(" LIMIT ${} OFFSET ${n}", n.saturating_sub(1));
+    let limit_only = format!(" LIMIT ${n}");
+    let (cut, limit, offset) = if n >= 2 && stmt.sql.ends_with(&both) {
+        match (count(&values.0[n - 2]), count(&values.0[n - 1])) {
+            (Some(limit), Some(offset)) => (both.len(), limit, offset),
+            _ => return stmt,
+        }
+    } else if n >= 1 && stmt.sql.ends_with(&limit_only) {
+        match count(&values.0[n - 1]) {
+            Some(limit) => (limit_only.len(), limit, 0),
+            None => return stmt,
+        }
+    } else {
+        return stmt;
+    };
+    let taken = if cut == both.len() { 2 } else { 1 };
+    values.0.truncate(n - taken);
+    stmt.sql.truncate(stmt.sql.len() - cut);
+    stmt.sql.push_str(&format!(" LIMIT {limit}"));
+    if offset > 0 {
+        stmt.sql.push_str(&format!(" OFFSET {offset}"));
+    }
+    stmt
 }
 
 /// The rows of `E` whose `column` is one of `ids`, keyed by `key`; no statement at all when
@@ -568,6 +623,67 @@ mod tests {
             // "$1" inside "$12" names neither the first nor anything else.
             assert_eq!(many.unnamed(&names[1..].join(", ")), Some(1));
         }
+    }
+
+    #[test]
+    fn paging_numbers_are_written_into_postgres_statements() {
+        use sea_orm::sea_query::{Alias, Expr, PostgresQueryBuilder, Query, SqliteQueryBuilder};
+        use sea_orm::{DbBackend, Statement};
+        let select = |limit: u64, offset: Option<u64>| {
+            let mut q = Query::select();
+            q.column(Alias::new("id"))
+                .from(Alias::new("students"))
+                .and_where(Expr::col(Alias::new("school_id")).eq(7))
+                .limit(limit);
+            if let Some(offset) = offset {
+                q.offset(offset);
+            }
+            q
+        };
+        let pg = |q: &sea_orm::sea_query::SelectStatement| {
+            let (sql, values) = q.build(PostgresQueryBuilder);
+            super::literal_paging(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+        };
+        let page = pg(&select(50, Some(100)));
+        assert!(
+            page.sql.ends_with("\"school_id\" = $1 LIMIT 50 OFFSET 100"),
+            "{}",
+            page.sql
+        );
+        assert_eq!(page.values.map(|v| v.0.len()), Some(1));
+        let first = pg(&select(50, Some(0)));
+        assert!(first.sql.ends_with("= $1 LIMIT 50"), "{}", first.sql);
+        let one = pg(&select(1, None));
+        assert!(one.sql.ends_with("= $1 LIMIT 1"), "{}", one.sql);
+        assert_eq!(one.values.map(|v| v.0.len()), Some(1));
+        // Ten parameters: "$1" is not the end of "$10", and a statement not ending in its
+        // paging is left alone.
+        let mut many = Query::select();
+        many.column(Alias::new("id")).from(Alias::new("students"));
+        for i in 0..9 {
+            many.and_where(Expr::col(Alias::new("grade")).ne(i));
+        }
+        many.limit(20);
+        let many = pg(&many);
+        assert!(many.sql.ends_with("<> $9 LIMIT 20"), "{}", many.sql);
+        let locked = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM outbox LIMIT $1 FOR UPDATE SKIP LOCKED",
+            [10u64.into()],
+        );
+        assert_eq!(super::literal_paging(locked.clone()).sql, locked.sql);
+        // SQLite keeps its parameters.
+        let (sql, values) = select(50, Some(100)).build(SqliteQueryBuilder);
+        let lite = super::literal_paging(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql.clone(),
+            values,
+        ));
+        assert_eq!(lite.sql, sql);
     }
 
     #[test]

@@ -72,16 +72,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("default message templates: {e}"))?;
         let state = Data::new(AppState::new(db, settings, secret)?);
         let app_state = state.clone();
-        let threads = if workers > 0 {
-            workers
-        } else {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        };
-        let per_thread = state
-            .settings
-            .database_max_connections
-            .div_ceil(threads as u32)
-            .max(2);
+        let per_thread = state.settings.http_worker_connections;
         // Each HTTP worker thread gets its own pool (see `Db::for_worker_thread`); background
         // work keeps the process's first pool.
         let mut server = HttpServer::new(move || {

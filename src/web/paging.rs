@@ -137,21 +137,23 @@ where
     E: sea_orm::EntityTrait,
     C: sea_orm::ConnectionTrait,
 {
-    use sea_orm::sea_query::{Alias, Expr, Query};
+    use sea_orm::sea_query::Expr;
     use sea_orm::{QuerySelect, QueryTrait};
+    // The cap is written into the text (see `db::literal_paging`), so PostgreSQL can keep one
+    // plan for a count without a filter.
     let inner = select
         .select_only()
-        .expr(Expr::val(1))
-        .limit(cap + 1)
-        .into_query();
-    let outer = Query::select()
-        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-        .from_subquery(inner, Alias::new("capped"))
-        .to_owned();
-    let n: i64 = match conn
-        .query_one(conn.get_database_backend().build(&outer))
-        .await?
-    {
+        .expr(Expr::cust("1"))
+        .build(conn.get_database_backend());
+    let outer = sea_orm::Statement {
+        sql: format!(
+            "SELECT COUNT(*) AS n FROM ({} LIMIT {}) AS capped",
+            inner.sql,
+            cap + 1
+        ),
+        ..inner
+    };
+    let n: i64 = match conn.query_one(outer).await? {
         Some(row) => row.try_get("", "n")?,
         None => 0,
     };

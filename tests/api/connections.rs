@@ -117,3 +117,49 @@ async fn dashboard_figures_are_computed_while_a_request_holds_the_only_connectio
     // The request reads on afterwards, on a connection taken again.
     backend_pid(&request).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_page_of_a_list_is_planned_once_on_postgres() {
+    use hi_outreach::org::entity::province;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    let Some((_shared, request)) = one_connection_and_a_request().await else {
+        return;
+    };
+    let page = || {
+        province::Entity::find()
+            .order_by_asc(province::Column::Name)
+            .order_by_asc(province::Column::Id)
+            .offset(5)
+            .limit(7)
+    };
+    let expected: Vec<i64> = {
+        let mut all = province::Entity::find().all(&request.conn).await.unwrap();
+        all.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        all.iter().skip(5).take(7).map(|p| p.id).collect()
+    };
+    assert_eq!(expected.len(), 7, "the reference provinces are loaded");
+    for _ in 0..8 {
+        let ids: Vec<i64> = page()
+            .all(&request.conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(ids, expected);
+    }
+    // The same held connection: its prepared statements and how each was planned.
+    let row = request
+        .conn
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CAST(generic_plans AS BIGINT) AS generic, CAST(custom_plans AS BIGINT) AS custom \
+             FROM pg_prepared_statements WHERE statement LIKE '%FROM \"provinces\" ORDER BY%LIMIT 7 OFFSET 5'",
+        ))
+        .await
+        .unwrap()
+        .expect("the page's statement was prepared with its numbers in its text");
+    let generic: i64 = row.try_get("", "generic").unwrap();
+    let custom: i64 = row.try_get("", "custom").unwrap();
+    assert_eq!((generic, custom), (8, 0), "planned once for all executions");
+}
