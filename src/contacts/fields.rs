@@ -108,8 +108,20 @@ macro_rules! text_enum {
                 match self { $($name::$variant => $code),+ }
             }
 
+            /// The value whose code this is exactly, as the database stores it.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code {
+                    $($code => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+
             /// The code, or a usual Vietnamese or English way of writing it (accents optional).
             pub fn parse(raw: &str) -> Result<Self, Msg> {
+                // Stored values are codes: no folding for each row of a list.
+                if let Some(value) = Self::from_code(raw) {
+                    return Ok(value);
+                }
                 let key = fold(raw).replace(['-', '_'], " ");
                 $(
                     if key == fold($code).replace('_', " ") $(|| key == $alias)* {
@@ -296,6 +308,16 @@ mod tests {
         );
         assert_eq!(HiStatus::parse("Ngân sách").unwrap(), HiStatus::StateFunded);
         assert!(HiStatus::parse("maybe").is_err());
+        for status in HiStatus::ALL {
+            assert_eq!(HiStatus::from_code(status.code()), Some(*status));
+            assert_eq!(HiStatus::parse(status.code()).unwrap(), *status);
+        }
+        // Not the code exactly: still read by folding.
+        assert_eq!(
+            HiStatus::parse(" State-Funded ").unwrap(),
+            HiStatus::StateFunded
+        );
+        assert_eq!(HiStatus::from_code("Insured"), None);
         assert_eq!(Relationship::parse("Mẹ").unwrap(), Relationship::Mother);
         assert_eq!(
             parse_channel_order("zalo, sms").unwrap(),

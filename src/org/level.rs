@@ -53,6 +53,10 @@ impl SchoolLevel {
     /// Accepts the code (`upper_secondary`) or the usual Vietnamese name or abbreviation
     /// (`THPT`, `Trung học phổ thông`), with or without accents, as school lists write them.
     pub fn parse(raw: &str) -> Result<Self, Msg> {
+        // Stored values are codes: no folding for each row of a list.
+        if let Some(level) = SchoolLevel::ALL.iter().find(|l| l.code() == raw) {
+            return Ok(*level);
+        }
         let key = fold(raw).replace(['-', '_'], " ");
         let level = match key.as_str() {
             "preschool" | "mam non" | "mn" | "nha tre" | "mau giao" => SchoolLevel::Preschool,
