@@ -4,7 +4,7 @@
 //! the school year so far. Every table is filled by set-based `INSERT … SELECT` statements inside
 //! the database, in slices so progress can be shown, all in one transaction: a failure leaves
 //! the database as it was.
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 
 use crate::db::Db;
@@ -163,20 +163,34 @@ pub async fn generate(
     let grades: Vec<&str> = SCHOOL_KIND.iter().map(|k| k.2).collect();
     // The school's number is its index + 1, and its kind that number % 4.
     let grade = pick(&grades, &format!("({school} + 1) % 4"), false);
-    let (family, family_f) = named(&FAMILY, "s.i % 16");
+    // Student i's parent is guardian i - i / 5 (below): children of one parent are twins, with
+    // one birthday and their father's family name.
+    let parent = "(s.i - s.i / 5)";
+    let (family, family_f) = named(&FAMILY, &format!("{parent} % 16"));
     let (middle, middle_f) = named(&MIDDLE, "(s.i / 16) % 8");
     let (given, given_f) = named(&GIVEN, "(s.i / 128) % 24");
+    // Born in the calendar year that puts them in their school's grade this school year (grade
+    // 1 at six), on a day of that year that varies from family to family.
+    let ages: Vec<String> = SCHOOL_KIND
+        .iter()
+        .map(|k| age_in_grade(k.2).to_string())
+        .collect();
+    let ages: Vec<&str> = ages.iter().map(String::as_str).collect();
+    let age = pick(&ages, &format!("({school} + 1) % 4"), false);
+    let born = g.day_of_year(
+        &format!("{} - CAST({age} AS INTEGER)", school_year_start()),
+        &format!("({parent} * 37) % 365"),
+    );
     for (from, to) in slices(shape.students) {
         g.exec(&format!(
             "INSERT INTO students (school_id, si_number, full_name, search_key, date_of_birth, grade, class_name, hi_status, card_valid_until, created_at, updated_at) \
              SELECT {first_school} + {school}, NULL, \
                     {family} || ' ' || {middle} || ' ' || {given}, {family_f} || ' ' || {middle_f} || ' ' || {given_f}, \
-                    '{born}', {grade}, {grade} || 'A', \
+                    {born}, {grade}, {grade} || 'A', \
                     CASE WHEN s.i % 10 < 7 THEN 'insured' WHEN s.i % 10 = 7 THEN 'state_funded' ELSE 'uninsured' END, \
                     NULL, {now}, {now} \
              FROM {series} ORDER BY s.i",
             series = g.series(from, to),
-            born = born_on(),
         ))
         .await?;
         progress("students", to, shape.students);
@@ -196,8 +210,7 @@ pub async fn generate(
         .await?;
     let t = g.truth();
     let f = g.falsity();
-    // Parents' names are drawn on their own: a child's family name is not matched to the
-    // father's.
+    // A father's family name is his children's; a mother keeps her own.
     let (family, family_f) = named(
         &FAMILY,
         "CASE WHEN s.i % 2 = 0 THEN s.i % 16 ELSE (s.i + 7) % 16 END",
@@ -307,20 +320,26 @@ fn slices(n: i64) -> Vec<(i64, i64)> {
     out
 }
 
-/// The birthday every generated child gets: 1 May, 13 years ago (a year-8 pupil's).
-fn born_on() -> NaiveDate {
-    let today = Utc::now().date_naive();
-    NaiveDate::from_ymd_opt(today.year() - 13, 5, 1).unwrap_or(today)
+/// The age a pupil turns in the calendar year a school year starts, in a grade ("MG": the last
+/// year of kindergarten); grade 1 is the year of the sixth birthday.
+fn age_in_grade(grade: &str) -> i32 {
+    grade.parse::<i32>().map_or(5, |g| g + 5)
+}
+
+/// The calendar year the current school year (from September) started in.
+fn school_year_start() -> i32 {
+    let today = crate::school_year::today();
+    if today.month() >= 9 {
+        today.year()
+    } else {
+        today.year() - 1
+    }
 }
 
 /// The first day of each month of the current school year (from September) up to today.
 fn months_so_far() -> Vec<NaiveDate> {
     let today = crate::school_year::today();
-    let start_year = if today.month() >= 9 {
-        today.year()
-    } else {
-        today.year() - 1
-    };
+    let start_year = school_year_start();
     let mut out = Vec::new();
     let mut day = NaiveDate::from_ymd_opt(start_year, 9, 1).expect("a date");
     while day <= today {
@@ -383,6 +402,15 @@ impl Gen<'_> {
 
     fn truth(&self) -> String {
         if self.pg() { "TRUE" } else { "1" }.into()
+    }
+
+    /// The date `day` days (0–364) after 1 January of `year`, both SQL integer expressions.
+    fn day_of_year(&self, year: &str, day: &str) -> String {
+        if self.pg() {
+            format!("(make_date(CAST({year} AS INTEGER), 1, 1) + CAST({day} AS INTEGER))")
+        } else {
+            format!("date(printf('%04d-01-01', {year}), '+' || ({day}) || ' days')")
+        }
     }
 
     fn falsity(&self) -> String {

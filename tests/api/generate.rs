@@ -1,4 +1,5 @@
 //! The synthetic country of `hi-outreach generate`.
+use chrono::Datelike;
 use hi_outreach::generate::{generate, Scale};
 use sea_orm::{ConnectionTrait, Statement};
 
@@ -82,6 +83,90 @@ async fn a_small_country_has_siblings_consent_and_enrollment_figures() {
     )
     .await;
     assert!(apart < 200, "{apart} sibling pairs at different schools");
+    // Siblings are twins: one birthday, one family name, their father's; a mother keeps hers.
+    let family = |name: &str| {
+        name.split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rows = app
+        .db
+        .conn
+        .query_all(Statement::from_string(
+            app.db.backend(),
+            "SELECT sa.full_name AS a, sb.full_name AS b, \
+                    CASE WHEN sa.date_of_birth = sb.date_of_birth THEN 1 ELSE 0 END AS same_day \
+             FROM student_guardians x JOIN student_guardians y \
+               ON x.guardian_id = y.guardian_id AND x.student_id < y.student_id \
+             JOIN students sa ON sa.id = x.student_id JOIN students sb ON sb.id = y.student_id",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4_000);
+    for row in &rows {
+        let (a, b): (String, String) =
+            (row.try_get("", "a").unwrap(), row.try_get("", "b").unwrap());
+        assert_eq!(family(&a), family(&b), "{a} / {b}");
+        assert_eq!(row.try_get::<i32>("", "same_day").unwrap(), 1, "{a} / {b}");
+    }
+    let parents = app
+        .db
+        .conn
+        .query_all(Statement::from_string(
+            app.db.backend(),
+            "SELECT s.full_name AS child, g.full_name AS parent, g.relationship AS relationship \
+             FROM student_guardians x JOIN students s ON s.id = x.student_id \
+             JOIN guardians g ON g.id = x.guardian_id",
+        ))
+        .await
+        .unwrap();
+    let mut mothers_own = 0;
+    for row in &parents {
+        let child: String = row.try_get("", "child").unwrap();
+        let parent: String = row.try_get("", "parent").unwrap();
+        let relationship: String = row.try_get("", "relationship").unwrap();
+        if relationship == "father" {
+            assert_eq!(family(&child), family(&parent), "{child} / {parent}");
+        } else if family(&child) != family(&parent) {
+            mothers_own += 1;
+        }
+    }
+    assert!(
+        mothers_own > 1_000,
+        "{mothers_own} mothers with their own family name"
+    );
+    // Birthdays spread over the year, in the year that fits the school's grade.
+    assert!(
+        scalar(&app, "SELECT COUNT(DISTINCT date_of_birth) FROM students").await > 300,
+        "birthdays spread over the year"
+    );
+    let start = {
+        let today = hi_outreach::school_year::today();
+        if today.month() >= 9 {
+            today.year()
+        } else {
+            today.year() - 1
+        }
+    };
+    for (grade, age) in [("5", 10), ("8", 13), ("11", 16), ("MG", 5)] {
+        let year = start - age;
+        let outside = scalar(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM students WHERE grade = '{grade}' \
+                 AND (date_of_birth < '{year}-01-01' OR date_of_birth > '{year}-12-31')"
+            ),
+        )
+        .await;
+        let inside = scalar(
+            &app,
+            &format!("SELECT COUNT(*) FROM students WHERE grade = '{grade}'"),
+        )
+        .await;
+        assert!(inside > 0, "grade {grade}");
+        assert_eq!(outside, 0, "grade {grade}: born in {year}");
+    }
     // Every province has communes; a school's province is its commune's.
     assert_eq!(
         scalar(&app, "SELECT COUNT(DISTINCT province_id) FROM communes").await,
