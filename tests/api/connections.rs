@@ -163,3 +163,87 @@ async fn a_page_of_a_list_is_planned_once_on_postgres() {
     let custom: i64 = row.try_get("", "custom").unwrap();
     assert_eq!((generic, custom), (8, 0), "planned once for all executions");
 }
+
+#[tokio::test]
+async fn a_worker_thread_keeps_its_connection_between_requests_but_never_makes_others_wait() {
+    let (url, _dir, _name) = fresh_database().await;
+    let shared = db::connect(&url, 1).await.unwrap();
+    db::migrate(&shared).await.unwrap();
+    if shared.backend() != DbBackend::Postgres {
+        return;
+    }
+    // A thread's pool of one: a kept connection is the only one there is.
+    let worker = shared.for_worker_thread(1);
+    let request = || worker.for_request().expect("PostgreSQL");
+    let first = request();
+    let pid = backend_pid(&first).await.unwrap();
+    // A second request waits while the first holds the connection, and gets it when the first
+    // is done.
+    let second = request();
+    let waiting = tokio::spawn({
+        let second = second.clone();
+        async move { backend_pid(&second).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "the only connection is held");
+    first.release().await;
+    let soon = Duration::from_secs(5);
+    let handed = tokio::time::timeout(soon, waiting)
+        .await
+        .expect("handed over")
+        .unwrap()
+        .unwrap();
+    assert_eq!(handed, pid);
+    second.release().await;
+    let third = request();
+    assert_eq!(
+        backend_pid(&third).await.unwrap(),
+        pid,
+        "kept for the next request"
+    );
+    third.release().await;
+    // Kept, it is handed to a write transaction, a statement through the pool and the health
+    // check rather than leaving them to wait for it.
+    let tx = tokio::time::timeout(soon, worker.begin_write())
+        .await
+        .expect("a write does not wait for a kept connection")
+        .unwrap();
+    tx.commit().await.unwrap();
+    let fourth = request();
+    backend_pid(&fourth).await.unwrap();
+    fourth.release().await;
+    tokio::time::timeout(soon, backend_pid(&worker.pooled()))
+        .await
+        .expect("a pooled statement does not wait for a kept connection")
+        .unwrap();
+    let fifth = request();
+    backend_pid(&fifth).await.unwrap();
+    fifth.release().await;
+    tokio::time::timeout(soon, worker.ping())
+        .await
+        .expect("the health check does not wait for a kept connection")
+        .unwrap();
+    // A statement cut short: its connection goes back through the pool's test, and the next
+    // request still gets one.
+    let sixth = request();
+    let cut = tokio::time::timeout(
+        Duration::from_millis(100),
+        sixth.conn.query_one(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CAST(pg_sleep(1) AS TEXT) AS slept",
+        )),
+    )
+    .await;
+    assert!(cut.is_err(), "cut short");
+    sixth.release().await;
+    let seventh = request();
+    tokio::time::timeout(soon, backend_pid(&seventh))
+        .await
+        .expect("a connection after one cut short")
+        .unwrap();
+    seventh.release().await;
+    // Closing a pool waits for all its connections: the kept one is given back first.
+    tokio::time::timeout(soon, worker.close_pool())
+        .await
+        .expect("closing does not wait for a kept connection");
+}
