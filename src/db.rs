@@ -43,8 +43,6 @@ pub struct Db {
 #[derive(Default)]
 struct ThreadPools {
     pools: Vec<DatabaseConnection>,
-    /// The connections each of those threads keeps between requests (see `Kept`).
-    kept: Vec<Arc<Kept>>,
     /// Set by `close_pool`: a thread asking later gets the closed pool, not a new one.
     closed: bool,
 }
@@ -110,8 +108,6 @@ impl Db {
         db.conn.held = Some(Arc::new(Held {
             pool: self.conn.pool.get_postgres_connection_pool().clone(),
             slot: Mutex::new(None),
-            kept: self.conn.kept.clone(),
-            settled: std::sync::atomic::AtomicBool::new(true),
         }));
         Some(db)
     }
@@ -167,14 +163,8 @@ impl Db {
             .connect_lazy_with((*shared.connect_options()).clone());
         let conn = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         registry.pools.push(conn.clone());
-        let kept = Arc::new(Kept::new(max_connections.max(1) as usize));
-        registry.kept.push(kept.clone());
         Db {
-            conn: Conn {
-                pool: conn,
-                held: None,
-                kept: Some(kept),
-            },
+            conn: Conn::pooled(conn),
             write_gate: self.write_gate.clone(),
             figures: self.figures.clone(),
             thread_pools: self.thread_pools.clone(),
@@ -189,10 +179,7 @@ impl Db {
         // A connection held for the request goes back first: a request waiting for a second
         // connection while holding one could wait for ever once every connection is held so.
         self.conn.release().await;
-        let tx = {
-            let _waiting = self.conn.kept.as_ref().map(|k| k.waiting());
-            self.conn.pool.begin().await?
-        };
+        let tx = self.conn.pool.begin().await?;
         if gate.is_some() {
             // SQLite's BEGIN is deferred: a transaction that reads first and writes later fails
             // at once (SQLITE_BUSY_SNAPSHOT) if another connection — another process, or a
@@ -206,7 +193,6 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
-        let _waiting = self.conn.kept.as_ref().map(|k| k.waiting());
         self.conn.pool.ping().await
     }
 
@@ -216,10 +202,6 @@ impl Db {
         let others: Vec<DatabaseConnection> = match self.thread_pools.lock() {
             Ok(mut registry) => {
                 registry.closed = true;
-                // Closing a pool waits until every connection is back in it.
-                for kept in &registry.kept {
-                    kept.close();
-                }
                 registry.pools.clone()
             }
             Err(_) => Vec::new(),
@@ -240,174 +222,17 @@ impl Db {
 pub struct Conn {
     pool: DatabaseConnection,
     held: Option<Arc<Held>>,
-    /// An HTTP worker thread's connections kept between its requests.
-    kept: Option<Arc<Kept>>,
 }
 
-/// A connection taken at the first statement (from the thread's kept ones, else from its
-/// PostgreSQL pool) and held until released.
+/// A connection taken from a PostgreSQL pool at the first statement and kept until released.
 struct Held {
     pool: PgPool,
     slot: Mutex<Option<PoolConnection<Postgres>>>,
-    kept: Option<Arc<Kept>>,
-    /// False while a statement is on its way: a statement cut short (its request dropped
-    /// mid-flight) may leave answers unread, and such a connection goes back to the pool, which
-    /// tests it, instead of being kept.
-    settled: std::sync::atomic::AtomicBool,
-}
-
-/// The connections an HTTP worker thread keeps between its requests, so that a request's
-/// connection does not go back to the pool at its end: sqlx tests every connection given back
-/// to a pool with a round trip (always, in sqlx 0.8), one round trip in four for a JSON list.
-/// A finished request's connection goes to the first request of the thread waiting for one
-/// (under load some request always is), else stays here.
-///
-/// Statements and transactions that go through the pool instead (writes, background figures,
-/// requests without a held connection) must never wait for a connection that sits here: while
-/// one of them waits for the pool, this hands every kept connection back and keeps none.
-struct Kept {
-    cap: usize,
-    state: std::sync::Mutex<KeptState>,
-}
-
-#[derive(Default)]
-struct KeptState {
-    idle: Vec<(PoolConnection<Postgres>, std::time::Instant)>,
-    /// Requests of this thread waiting for a connection, first come first served; each also
-    /// waits for the pool and takes whichever comes first.
-    queue: std::collections::VecDeque<tokio::sync::oneshot::Sender<PoolConnection<Postgres>>>,
-    /// Statements or transactions on this thread waiting for the pool.
-    waiting: usize,
-    closed: bool,
-}
-
-/// Counts one wait for the pool until dropped (see `Kept::waiting`).
-struct Waiting<'a>(&'a Kept);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut state) = self.0.state.lock() {
-            state.waiting = state.waiting.saturating_sub(1);
-        }
-    }
-}
-
-impl Kept {
-    fn new(cap: usize) -> Self {
-        Self {
-            cap,
-            state: Default::default(),
-        }
-    }
-
-    /// The most recently kept connection, if one was used within `IDLE_BEFORE_TEST`; older ones
-    /// go back to the pool, which tests them before anyone uses them again.
-    fn take(&self) -> Option<PoolConnection<Postgres>> {
-        let mut stale = Vec::new();
-        let found = {
-            let mut state = self.state.lock().ok()?;
-            let mut found = None;
-            while let Some((conn, since)) = state.idle.pop() {
-                if since.elapsed() <= IDLE_BEFORE_TEST {
-                    found = Some(conn);
-                    break;
-                }
-                stale.push(conn);
-            }
-            found
-        };
-        drop(stale);
-        found
-    }
-
-    /// Keeps a connection whose request is done, or gives it back to the pool when something
-    /// waits for the pool, this thread keeps enough already, or the pool is closing.
-    fn put(&self, conn: PoolConnection<Postgres>) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
-        if state.closed || state.waiting > 0 {
-            drop(state);
-            drop(conn);
-            return;
-        }
-        let mut conn = conn;
-        while let Some(next) = state.queue.pop_front() {
-            match next.send(conn) {
-                Ok(()) => return,
-                // That request got one from the pool meanwhile.
-                Err(back) => conn = back,
-            }
-        }
-        if state.idle.len() < self.cap {
-            state.idle.push((conn, std::time::Instant::now()));
-        } else {
-            drop(state);
-            drop(conn);
-        }
-    }
-
-    /// A place in the queue for the next connection a request of this thread is done with.
-    fn queue(&self) -> Option<tokio::sync::oneshot::Receiver<PoolConnection<Postgres>>> {
-        let mut state = self.state.lock().ok()?;
-        if state.closed {
-            return None;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        state.queue.push_back(tx);
-        Some(rx)
-    }
-
-    /// Marks a wait for the pool: the kept connections go back to it at once, and none is kept
-    /// until the returned guard is dropped.
-    fn waiting(&self) -> Waiting<'_> {
-        let idle = match self.state.lock() {
-            Ok(mut state) => {
-                state.waiting += 1;
-                std::mem::take(&mut state.idle)
-            }
-            Err(_) => Vec::new(),
-        };
-        drop(idle);
-        Waiting(self)
-    }
-
-    /// Gives every kept connection back and keeps none from now on.
-    fn close(&self) {
-        let idle = match self.state.lock() {
-            Ok(mut state) => {
-                state.closed = true;
-                state.queue.clear();
-                std::mem::take(&mut state.idle)
-            }
-            Err(_) => Vec::new(),
-        };
-        drop(idle);
-    }
-}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        // A connection given back to its pool is tested on a task of the current runtime;
-        // without one (a worker thread ending after its runtime), detach it instead: it is
-        // closed and the pool opens another when needed.
-        if tokio::runtime::Handle::try_current().is_err() {
-            if let Ok(state) = self.state.get_mut() {
-                for (conn, _) in state.idle.drain(..) {
-                    drop(conn.detach());
-                }
-            }
-        }
-    }
 }
 
 impl Conn {
     fn pooled(pool: DatabaseConnection) -> Self {
-        Self {
-            pool,
-            held: None,
-            kept: None,
-        }
+        Self { pool, held: None }
     }
 
     /// The pool behind this handle.
@@ -416,15 +241,8 @@ impl Conn {
     }
 
     async fn release(&self) {
-        let Some(held) = &self.held else {
-            return;
-        };
-        let Some(conn) = held.slot.lock().await.take() else {
-            return;
-        };
-        match &held.kept {
-            Some(kept) if held.settled.load(std::sync::atomic::Ordering::Acquire) => kept.put(conn),
-            _ => drop(conn),
+        if let Some(held) = &self.held {
+            held.slot.lock().await.take();
         }
     }
 }
@@ -436,38 +254,7 @@ impl Held {
     ) -> Result<tokio::sync::MutexGuard<'_, Option<PoolConnection<Postgres>>>, DbErr> {
         let mut slot = self.slot.lock().await;
         if slot.is_none() {
-            if let Some(conn) = self.kept.as_ref().and_then(|k| k.take()) {
-                *slot = Some(conn);
-                return Ok(slot);
-            }
-            let acquired = {
-                let acquire = self.pool.acquire();
-                tokio::pin!(acquire);
-                match self.kept.as_ref().and_then(|k| k.queue().map(|rx| (k, rx))) {
-                    None => acquire.await,
-                    Some((kept, mut handed)) => {
-                        let mut open = true;
-                        loop {
-                            tokio::select! {
-                                biased;
-                                conn = &mut handed, if open => match conn {
-                                    Ok(conn) => break Ok(conn),
-                                    Err(_) => open = false,
-                                },
-                                conn = &mut acquire => {
-                                    // One handed over meanwhile goes to the next in line.
-                                    handed.close();
-                                    if let Ok(extra) = handed.try_recv() {
-                                        kept.put(extra);
-                                    }
-                                    break conn;
-                                }
-                            }
-                        }
-                    }
-                }
-            };
-            *slot = Some(acquired.map_err(|e| match e {
+            *slot = Some(self.pool.acquire().await.map_err(|e| match e {
                 sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
                 sqlx::Error::PoolClosed => {
                     DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed)
@@ -505,18 +292,13 @@ fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> 
 macro_rules! on_held {
     ($self:ident, $pooled:expr, |$conn:ident| $run:expr, $as_err:expr) => {{
         let Some(held) = &$self.held else {
-            let _waiting = $self.kept.as_ref().map(|k| k.waiting());
             return $pooled.await;
         };
         let mut slot = held.conn().await?;
         let Some($conn) = slot.as_mut() else {
             unreachable!("filled by Held::conn")
         };
-        held.settled
-            .store(false, std::sync::atomic::Ordering::Release);
         let done = $run.await;
-        held.settled
-            .store(true, std::sync::atomic::Ordering::Release);
         settle(&mut slot, done, $as_err)
     }};
 }
