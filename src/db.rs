@@ -382,22 +382,22 @@ pub fn literal_paging(mut stmt: Statement) -> Statement {
     };
     let both = format!(" LIMIT ${} OFFSET ${n}", n.saturating_sub(1));
     let limit_only = format!(" LIMIT ${n}");
-    let (cut, limit, offset) = if n >= 2 && stmt.sql.ends_with(&both) {
+    // The tail to cut off, how many values it bound, and the numbers.
+    let (tail, bound, limit, offset) = if n >= 2 && stmt.sql.ends_with(&both) {
         match (count(&values.0[n - 2]), count(&values.0[n - 1])) {
-            (Some(limit), Some(offset)) => (both.len(), limit, offset),
+            (Some(limit), Some(offset)) => (both.len(), 2, limit, offset),
             _ => return stmt,
         }
     } else if n >= 1 && stmt.sql.ends_with(&limit_only) {
         match count(&values.0[n - 1]) {
-            Some(limit) => (limit_only.len(), limit, 0),
+            Some(limit) => (limit_only.len(), 1, limit, 0),
             None => return stmt,
         }
     } else {
         return stmt;
     };
-    let taken = if cut == both.len() { 2 } else { 1 };
-    values.0.truncate(n - taken);
-    stmt.sql.truncate(stmt.sql.len() - cut);
+    values.0.truncate(n - bound);
+    stmt.sql.truncate(stmt.sql.len() - tail);
     stmt.sql.push_str(&format!(" LIMIT {limit}"));
     if offset > 0 {
         stmt.sql.push_str(&format!(" OFFSET {offset}"));
