@@ -300,6 +300,49 @@ async fn long_lists_are_counted_up_to_a_cap() {
         .await;
     assert_eq!(page["total"], n);
     assert_eq!(page["total_exact"], true);
+    // Past its end: no row carries the count, which is still given, and exact.
+    let past = app
+        .api_json(
+            &t,
+            reqwest::Method::GET,
+            &format!("/api/v1/students?school={one}&page=999"),
+        )
+        .await;
+    assert_eq!(past["items"].as_array().unwrap().len(), 0, "{past}");
+    assert_eq!(past["total"], n);
+    assert_eq!(past["total_exact"], true);
+    // A search within a school: its values are bound in the page and in the count it carries.
+    let both = scalar(
+        &app,
+        &format!(
+            "SELECT COUNT(*) FROM students WHERE search_key LIKE '%nguyen%' \
+             AND school_id = (SELECT id FROM schools WHERE code = '{one}')"
+        ),
+    )
+    .await;
+    assert!(both > 0, "{one} has students named Nguyễn");
+    let found = app
+        .api_json(
+            &t,
+            reqwest::Method::GET,
+            &format!("/api/v1/students?school={one}&q=Nguyễn&per_page=1"),
+        )
+        .await;
+    assert_eq!(found["total"], both, "{found}");
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    // Schools: 200, four pages of 50, then an empty fifth that still counts them.
+    for (page, len) in [(4, 50), (5, 0)] {
+        let schools = app
+            .api_json(
+                &t,
+                reqwest::Method::GET,
+                &format!("/api/v1/schools?page={page}"),
+            )
+            .await;
+        assert_eq!(schools["items"].as_array().unwrap().len(), len, "{schools}");
+        assert_eq!(schools["total"], 200);
+        assert_eq!(schools["total_exact"], true);
+    }
     // The page of the list says "more than".
     let c = app.signed_in(&admin).await;
     let (status, html) = app.get_text(&c, "/students").await;
