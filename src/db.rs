@@ -38,6 +38,8 @@ pub struct Db {
     /// The pools made for HTTP worker threads from this one (see `for_worker_thread`), so that
     /// closing this pool closes them too.
     thread_pools: Arc<std::sync::Mutex<ThreadPools>>,
+    /// API tokens this process resolved lately (see `auth::tokens::resolve`).
+    tokens: Arc<crate::auth::tokens::TokenCache>,
 }
 
 #[derive(Default)]
@@ -75,6 +77,7 @@ impl Db {
             write_gate,
             figures: Arc::default(),
             thread_pools: Arc::default(),
+            tokens: Arc::default(),
         }
     }
 
@@ -87,6 +90,17 @@ impl Db {
     /// How many times figures were changed through this process.
     pub fn figures_version(&self) -> u64 {
         self.figures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// API tokens this process resolved lately.
+    pub fn tokens(&self) -> &crate::auth::tokens::TokenCache {
+        &self.tokens
+    }
+
+    /// Tells this process's resolved API tokens that users or tokens changed: each is looked up
+    /// again at its next use.
+    pub fn accounts_changed(&self) {
+        self.tokens.forget_all();
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -168,6 +182,7 @@ impl Db {
             write_gate: self.write_gate.clone(),
             figures: self.figures.clone(),
             thread_pools: self.thread_pools.clone(),
+            tokens: self.tokens.clone(),
         }
     }
 

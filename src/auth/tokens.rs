@@ -19,6 +19,75 @@ use crate::fields::required_text;
 pub const PREFIX: &str = "hio_";
 const TOUCH_EVERY_SECS: i64 = 60;
 
+/// How long a resolved token is used without asking the database again. A token revoked, or a
+/// user changed, through this process is looked up again at once; through another instance on
+/// the same database, within this time.
+pub const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+/// Resolved tokens kept at most; past it they are all forgotten.
+const TRUSTED_AT_MOST: usize = 10_000;
+
+/// API tokens resolved lately, by the hash of their secret, with their owners. Every API
+/// request resolves its token: asking the database each time was about a sixth of a list
+/// request's cost.
+#[derive(Default)]
+pub struct TokenCache {
+    /// Bumped by `forget_all`: a look-up that began before it does not store what it read.
+    version: std::sync::atomic::AtomicU64,
+    entries: std::sync::Mutex<std::collections::HashMap<String, Trusted>>,
+}
+
+struct Trusted {
+    at: std::time::Instant,
+    token: api_token::Model,
+    owner: user::Model,
+}
+
+impl TokenCache {
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn get(&self, hash: &str) -> Option<(api_token::Model, user::Model)> {
+        let entries = self.entries.lock().ok()?;
+        let hit = entries.get(hash)?;
+        (hit.at.elapsed() < TRUSTED_FOR).then(|| (hit.token.clone(), hit.owner.clone()))
+    }
+
+    fn put(&self, hash: String, read_at: u64, token: &api_token::Model, owner: &user::Model) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        // Checked under the lock `forget_all` clears under.
+        if self.version() != read_at {
+            return;
+        }
+        if entries.len() >= TRUSTED_AT_MOST {
+            entries.retain(|_, t| t.at.elapsed() < TRUSTED_FOR);
+            if entries.len() >= TRUSTED_AT_MOST {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            hash,
+            Trusted {
+                at: std::time::Instant::now(),
+                token: token.clone(),
+                owner: owner.clone(),
+            },
+        );
+    }
+
+    /// Forgets every resolved token (see `Db::accounts_changed`).
+    pub fn forget_all(&self) {
+        let entries = self.entries.lock();
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Ok(mut entries) = entries {
+            entries.clear();
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: i64,
@@ -129,14 +198,21 @@ pub async fn revoke(db: &Db, actor: &Actor, token_id: i64) -> AppResult<TokenVie
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     Ok(model.into())
 }
 
-/// The live token and its active owner for a bearer secret.
+/// The live token and its active owner for a bearer secret; see [`TRUSTED_FOR`].
 pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Model, user::Model)>> {
     if !secret.starts_with(PREFIX) || secret.len() > 200 {
         return Ok(None);
     }
+    let hash = token_hash(secret);
+    let cache = db.tokens();
+    if let Some(hit) = cache.get(&hash) {
+        return Ok(Some(hit));
+    }
+    let read_at = cache.version();
     // Token and owner in one statement: every API request comes through here.
     let owner_of: RelationDef = api_token::Entity::belongs_to(user::Entity)
         .from(api_token::Column::UserId)
@@ -145,7 +221,7 @@ pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Mode
     let Some((token, Some(owner))) = api_token::Entity::find()
         .join(JoinType::InnerJoin, owner_of)
         .select_also(user::Entity)
-        .filter(api_token::Column::TokenHash.eq(token_hash(secret)))
+        .filter(api_token::Column::TokenHash.eq(hash.clone()))
         .filter(api_token::Column::RevokedAt.is_null())
         .filter(user::Column::Active.eq(true))
         .one(&db.conn)
@@ -165,5 +241,6 @@ pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Mode
             .exec(&db.conn)
             .await?;
     }
+    cache.put(hash, read_at, &token, &owner);
     Ok(Some((token, owner)))
 }

@@ -298,6 +298,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     get(db, actor, model.id).await
 }
 
@@ -348,6 +349,7 @@ pub async fn update(db: &Db, actor: &Actor, id: i64, input: UserInput) -> AppRes
     };
     audit::record(&*tx, actor, action, "user", Some(id.to_string()), changes).await?;
     tx.commit().await?;
+    db.accounts_changed();
     get(db, actor, id).await
 }
 
@@ -381,6 +383,7 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     Ok(())
 }
 
@@ -431,6 +434,7 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     Ok(())
 }
 
@@ -482,6 +486,7 @@ pub async fn end_sessions(db: &Db, actor: &Actor, user_id: i64) -> AppResult<u64
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     Ok(ended)
 }
 
@@ -506,6 +511,7 @@ pub async fn set_language(db: &Db, actor: &Actor, lang: Lang) -> AppResult<()> {
     )
     .await?;
     tx.commit().await?;
+    db.accounts_changed();
     Ok(())
 }
 

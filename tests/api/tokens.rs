@@ -151,3 +151,65 @@ async fn openapi_document_and_docs_ui_are_served_locally() {
         .unwrap();
     assert!(js.contains("/api/v1/openapi.json"));
 }
+
+#[tokio::test]
+async fn a_resolved_token_is_trusted_only_briefly_and_never_past_a_change_made_here() {
+    use hi_outreach::auth::tokens::TRUSTED_FOR;
+    let app = spawn_app().await;
+    let admin = app.create_user("admin", None, &[]).await;
+    let staff = app.create_user("staff", None, &[]).await;
+    let admin_token = app.token_for(&admin).await;
+    let staff_token = app.token_for(&staff).await;
+    assert_eq!(
+        app.api_status(&staff_token, Method::GET, "/api/v1/me")
+            .await,
+        200
+    );
+
+    // Deactivated through this instance: refused at once, though resolved a moment ago.
+    let path = format!("/api/v1/users/{}", staff.id);
+    let r = app
+        .api(&admin_token, Method::PUT, &path)
+        .json(
+            &json!({"email": staff.email, "display_name": "Cán bộ", "role": "staff",
+            "language": "vi", "active": false}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(
+        app.api_status(&staff_token, Method::GET, "/api/v1/me")
+            .await,
+        401
+    );
+
+    // Revoked by another instance (straight in the shared database): refused once the
+    // resolved token is no longer trusted.
+    assert_eq!(
+        app.api_status(&admin_token, Method::GET, "/api/v1/me")
+            .await,
+        200
+    );
+    {
+        use hi_outreach::auth::entity::api_token;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let revoked = api_token::Entity::update_many()
+            .col_expr(
+                api_token::Column::RevokedAt,
+                Expr::value(chrono::Utc::now()),
+            )
+            .filter(api_token::Column::UserId.eq(admin.id))
+            .exec(&app.db.conn)
+            .await
+            .unwrap();
+        assert_eq!(revoked.rows_affected, 1);
+    }
+    tokio::time::sleep(TRUSTED_FOR + std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        app.api_status(&admin_token, Method::GET, "/api/v1/me")
+            .await,
+        401
+    );
+}
