@@ -223,7 +223,7 @@ fn sigterm_lets_in_flight_requests_finish_and_stops_accepting() {
         .env("HIO_BIND", format!("127.0.0.1:{port}"))
         .env("HIO_SHUTDOWN_TIMEOUT_SECS", "10")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut up = false;
@@ -262,8 +262,12 @@ fn sigterm_lets_in_flight_requests_finish_and_stops_accepting() {
         "the in-flight request was answered: {response}"
     );
 
-    let status = server.wait().unwrap();
-    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    let out = server.wait_with_output().unwrap();
+    assert!(out.status.success(), "clean exit after SIGTERM: {out:?}");
+    // Its log went into a pipe (as into a file or the journal): plain text, no colour codes.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
     assert!(
         TcpStream::connect(("127.0.0.1", port)).is_err(),
         "no longer accepting"
