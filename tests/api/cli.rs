@@ -210,7 +210,7 @@ fn sigterm_lets_in_flight_requests_finish_and_stops_accepting() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(BIN)
+    let server = Command::new(BIN)
         .arg("serve")
         .env(
             "HIO_DATABASE_URL",
