@@ -40,6 +40,9 @@ pub struct Db {
     thread_pools: Arc<std::sync::Mutex<ThreadPools>>,
     /// API tokens this process resolved lately (see `auth::tokens::resolve`).
     tokens: Arc<crate::auth::tokens::TokenCache>,
+    /// Counts this process's writes to users and tokens: a token resolved under an older count
+    /// is looked up again.
+    accounts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -77,7 +80,8 @@ impl Db {
             write_gate,
             figures: Arc::default(),
             thread_pools: Arc::default(),
-            tokens: Arc::default(),
+            tokens: Arc::new(crate::auth::tokens::token_cache()),
+            accounts: Arc::default(),
         }
     }
 
@@ -100,7 +104,13 @@ impl Db {
     /// Tells this process's resolved API tokens that users or tokens changed: each is looked up
     /// again at its next use.
     pub fn accounts_changed(&self) {
-        self.tokens.forget_all();
+        self.accounts
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// How many times users or tokens were changed through this process.
+    pub fn accounts_version(&self) -> u64 {
+        self.accounts.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -183,6 +193,7 @@ impl Db {
             figures: self.figures.clone(),
             thread_pools: self.thread_pools.clone(),
             tokens: self.tokens.clone(),
+            accounts: self.accounts.clone(),
         }
     }
 

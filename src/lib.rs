@@ -19,6 +19,7 @@ pub mod imports;
 pub mod media;
 pub mod messaging;
 pub mod org;
+pub mod recent;
 pub mod reminders;
 pub mod school_year;
 pub mod telemetry;

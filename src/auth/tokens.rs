@@ -23,69 +23,17 @@ const TOUCH_EVERY_SECS: i64 = 60;
 /// user changed, through this process is looked up again at once; through another instance on
 /// the same database, within this time.
 pub const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_secs(2);
-/// Resolved tokens kept at most; past it they are all forgotten.
+/// Resolved tokens kept at most.
 const TRUSTED_AT_MOST: usize = 10_000;
 
-/// API tokens resolved lately, by the hash of their secret, with their owners. Every API
-/// request resolves its token: asking the database each time was about a sixth of a list
-/// request's cost.
-#[derive(Default)]
-pub struct TokenCache {
-    /// Bumped by `forget_all`: a look-up that began before it does not store what it read.
-    version: std::sync::atomic::AtomicU64,
-    entries: std::sync::Mutex<std::collections::HashMap<String, Trusted>>,
-}
+/// API tokens resolved lately, by the hash of their secret, with their owners, under the
+/// version of accounts they were read at (`Db::accounts_changed`). Every API request resolves
+/// its token: asking the database each time was about a sixth of a list request's cost.
+pub type TokenCache = crate::recent::Recent<(api_token::Model, user::Model)>;
 
-struct Trusted {
-    at: std::time::Instant,
-    token: api_token::Model,
-    owner: user::Model,
-}
-
-impl TokenCache {
-    fn version(&self) -> u64 {
-        self.version.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn get(&self, hash: &str) -> Option<(api_token::Model, user::Model)> {
-        let entries = self.entries.lock().ok()?;
-        let hit = entries.get(hash)?;
-        (hit.at.elapsed() < TRUSTED_FOR).then(|| (hit.token.clone(), hit.owner.clone()))
-    }
-
-    fn put(&self, hash: String, read_at: u64, token: &api_token::Model, owner: &user::Model) {
-        let Ok(mut entries) = self.entries.lock() else {
-            return;
-        };
-        // Checked under the lock `forget_all` clears under.
-        if self.version() != read_at {
-            return;
-        }
-        if entries.len() >= TRUSTED_AT_MOST {
-            entries.retain(|_, t| t.at.elapsed() < TRUSTED_FOR);
-            if entries.len() >= TRUSTED_AT_MOST {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            hash,
-            Trusted {
-                at: std::time::Instant::now(),
-                token: token.clone(),
-                owner: owner.clone(),
-            },
-        );
-    }
-
-    /// Forgets every resolved token (see `Db::accounts_changed`).
-    pub fn forget_all(&self) {
-        let entries = self.entries.lock();
-        self.version
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        if let Ok(mut entries) = entries {
-            entries.clear();
-        }
-    }
+/// An empty [`TokenCache`].
+pub fn token_cache() -> TokenCache {
+    TokenCache::new(TRUSTED_FOR, TRUSTED_AT_MOST)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -208,11 +156,11 @@ pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Mode
         return Ok(None);
     }
     let hash = token_hash(secret);
-    let cache = db.tokens();
-    if let Some(hit) = cache.get(&hash) {
+    // Read before the look-up: a change committed meanwhile leaves what it read unused.
+    let (version, read_at) = (db.accounts_version(), std::time::Instant::now());
+    if let Some(hit) = db.tokens().get(&hash, version) {
         return Ok(Some(hit));
     }
-    let read_at = cache.version();
     // Token and owner in one statement: every API request comes through here.
     let owner_of: RelationDef = api_token::Entity::belongs_to(user::Entity)
         .from(api_token::Column::UserId)
@@ -241,6 +189,7 @@ pub async fn resolve(db: &Db, secret: &str) -> AppResult<Option<(api_token::Mode
             .exec(&db.conn)
             .await?;
     }
-    cache.put(hash, read_at, &token, &owner);
+    db.tokens()
+        .store(hash, version, read_at, (token.clone(), owner.clone()));
     Ok(Some((token, owner)))
 }

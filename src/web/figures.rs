@@ -8,82 +8,32 @@
 //! A value asked for after [`REFRESH_AFTER`] is still answered at once, and computed again in
 //! the background: while a dashboard is in use nobody waits for its figures but the very first
 //! visitor (and the first after a change through this process).
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::error::AppResult;
+use crate::recent::{Found, Recent};
 
 pub const FRESH_FOR: Duration = Duration::from_secs(30);
 pub const REFRESH_AFTER: Duration = Duration::from_secs(20);
 const MAX_ENTRIES: usize = 512;
 
-struct Entry<V> {
-    version: u64,
-    at: Instant,
-    value: V,
-    refreshing: bool,
-}
-
-type Entries<V> = Arc<Mutex<HashMap<String, Entry<V>>>>;
-
 pub struct FigureCache<V> {
-    entries: Entries<V>,
+    entries: Arc<Recent<V>>,
     /// One computation at a time per cache: sixty-four first visitors at once would otherwise
     /// each hold the country's schools in memory; the others then find the value computed.
     computing: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl<V> Default for FigureCache<V> {
+impl<V: Clone> Default for FigureCache<V> {
     fn default() -> Self {
         Self {
-            entries: Default::default(),
+            entries: Arc::new(Recent::new(FRESH_FOR, MAX_ENTRIES)),
             computing: Default::default(),
         }
     }
-}
-
-enum Found<V> {
-    Fresh(V),
-    /// Fresh, and old enough to be computed again in the background.
-    Refresh(V),
-    Missing,
-}
-
-fn lookup<V: Clone>(entries: &Entries<V>, key: &str, version: u64, age: Duration) -> Found<V> {
-    let mut map = entries.lock().expect("figure cache lock");
-    match map.get_mut(key) {
-        Some(e) if e.version == version && e.at.elapsed() < FRESH_FOR => {
-            if e.at.elapsed() >= age && !e.refreshing {
-                e.refreshing = true;
-                Found::Refresh(e.value.clone())
-            } else {
-                Found::Fresh(e.value.clone())
-            }
-        }
-        _ => Found::Missing,
-    }
-}
-
-fn store<V>(entries: &Entries<V>, key: String, version: u64, at: Instant, value: V) {
-    let mut map = entries.lock().expect("figure cache lock");
-    if map.len() >= MAX_ENTRIES {
-        map.retain(|_, e| e.version == version && e.at.elapsed() < FRESH_FOR);
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-    }
-    map.insert(
-        key,
-        Entry {
-            version,
-            at,
-            value,
-            refreshing: false,
-        },
-    );
 }
 
 impl<V: Clone + Send + 'static> FigureCache<V> {
@@ -94,7 +44,7 @@ impl<V: Clone + Send + 'static> FigureCache<V> {
         Fut: Future<Output = AppResult<V>> + Send + 'static,
     {
         let version = db.figures_version();
-        match lookup(&self.entries, &key, version, REFRESH_AFTER) {
+        match self.entries.lookup(&key, version, REFRESH_AFTER) {
             Found::Fresh(v) => return Ok(v),
             Found::Refresh(v) => {
                 self.refresh(db.pooled(), key, version, compute);
@@ -108,13 +58,12 @@ impl<V: Clone + Send + 'static> FigureCache<V> {
         db.release().await;
         let _turn = self.computing.lock().await;
         // Computed by another visitor while this one waited for its turn?
-        if let Found::Fresh(v) | Found::Refresh(v) = lookup(&self.entries, &key, version, FRESH_FOR)
-        {
+        if let Some(v) = self.entries.get(&key, version) {
             return Ok(v);
         }
         let at = Instant::now();
         let value = compute().await?;
-        store(&self.entries, key, version, at, value.clone());
+        self.entries.store(key, version, at, value.clone());
         Ok(value)
     }
 
@@ -130,14 +79,12 @@ impl<V: Clone + Send + 'static> FigureCache<V> {
             match compute().await {
                 // A change through this process meanwhile: the value computed may predate it.
                 Ok(value) if db.figures_version() == version => {
-                    store(&entries, key, version, at, value)
+                    entries.store(key, version, at, value)
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "dashboard figures could not be refreshed");
-                    if let Some(e) = entries.lock().expect("figure cache lock").get_mut(&key) {
-                        e.refreshing = false;
-                    }
+                    entries.refresh_failed(&key);
                 }
             }
         });
@@ -150,36 +97,36 @@ mod tests {
 
     #[test]
     fn an_entry_is_refreshed_once_when_old_and_missing_when_stale_or_changed() {
-        let entries: Entries<u32> = Default::default();
+        let entries: Recent<u32> = Recent::new(FRESH_FOR, MAX_ENTRIES);
         let now = Instant::now();
-        store(&entries, "k".into(), 1, now, 7);
+        entries.store("k".into(), 1, now, 7);
         assert!(matches!(
-            lookup(&entries, "k", 1, REFRESH_AFTER),
+            entries.lookup("k", 1, REFRESH_AFTER),
             Found::Fresh(7)
         ));
         // Old enough to refresh: the first asker starts it, the next ones just read.
         assert!(matches!(
-            lookup(&entries, "k", 1, Duration::ZERO),
+            entries.lookup("k", 1, Duration::ZERO),
             Found::Refresh(7)
         ));
         assert!(matches!(
-            lookup(&entries, "k", 1, Duration::ZERO),
+            entries.lookup("k", 1, Duration::ZERO),
             Found::Fresh(7)
         ));
         // A change through this process, or an age past FRESH_FOR: computed before answering.
         assert!(matches!(
-            lookup(&entries, "k", 2, REFRESH_AFTER),
+            entries.lookup("k", 2, REFRESH_AFTER),
             Found::Missing
         ));
         if let Some(old) = now.checked_sub(FRESH_FOR) {
-            store(&entries, "k".into(), 1, old, 8);
+            entries.store("k".into(), 1, old, 8);
             assert!(matches!(
-                lookup(&entries, "k", 1, REFRESH_AFTER),
+                entries.lookup("k", 1, REFRESH_AFTER),
                 Found::Missing
             ));
         }
         assert!(matches!(
-            lookup(&entries, "other", 1, REFRESH_AFTER),
+            entries.lookup("other", 1, REFRESH_AFTER),
             Found::Missing
         ));
     }
