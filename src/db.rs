@@ -43,6 +43,11 @@ pub struct Db {
     /// Counts this process's writes to users and tokens: a token resolved under an older count
     /// is looked up again.
     accounts: Arc<std::sync::atomic::AtomicU64>,
+    /// Long lists this process counted past their cap lately (see `paging::count_long_list`).
+    past_cap: Arc<crate::web::paging::PastCap>,
+    /// Counts this process's writes to students and schools: a list remembered as going on
+    /// past its cap under an older count is counted again.
+    lists: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -82,6 +87,8 @@ impl Db {
             thread_pools: Arc::default(),
             tokens: Arc::new(crate::auth::tokens::token_cache()),
             accounts: Arc::default(),
+            past_cap: Arc::new(crate::web::paging::past_cap()),
+            lists: Arc::default(),
         }
     }
 
@@ -111,6 +118,22 @@ impl Db {
     /// How many times users or tokens were changed through this process.
     pub fn accounts_version(&self) -> u64 {
         self.accounts.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Long lists this process counted past their cap lately.
+    pub fn past_cap(&self) -> &crate::web::paging::PastCap {
+        &self.past_cap
+    }
+
+    /// Tells this process's remembered list lengths that students or schools changed: each
+    /// list is counted again.
+    pub fn lists_changed(&self) {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// How many times students or schools were changed through this process.
+    pub fn lists_version(&self) -> u64 {
+        self.lists.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -189,11 +212,7 @@ impl Db {
         registry.pools.push(conn.clone());
         Db {
             conn: Conn::pooled(conn),
-            write_gate: self.write_gate.clone(),
-            figures: self.figures.clone(),
-            thread_pools: self.thread_pools.clone(),
-            tokens: self.tokens.clone(),
-            accounts: self.accounts.clone(),
+            ..self.clone()
         }
     }
 

@@ -1568,6 +1568,7 @@ pub async fn commit(
     )
     .await?;
     tx.commit().await?;
+    db.lists_changed();
     Ok((report, true))
 }
 

@@ -25,7 +25,7 @@ use crate::db::{Db, Params};
 use crate::error::{AppError, AppResult, Msg};
 use crate::fields::{fold, optional_text};
 use crate::org::entity::school;
-use crate::web::paging::{count_cap, count_up_to, PageParams, Paged};
+use crate::web::paging::{count_cap, count_long_list, PageParams, Paged};
 
 /// Whether this actor sees contact details and SI numbers in full.
 pub fn sees_contact_details(actor: &Actor) -> bool {
@@ -303,12 +303,12 @@ pub async fn list_students(
         let status = HiStatus::parse(&status).map_err(|m| AppError::invalid("hi_status", m))?;
         q = q.filter(student::Column::HiStatus.eq(status.code()));
     }
-    let total = count_up_to(&db.conn, q.clone(), count_cap(searching)).await?;
     let in_school: RelationDef = student::Entity::belongs_to(school::Entity)
         .from(student::Column::SchoolId)
         .to(school::Column::Id)
         .into();
     let rows = q
+        .clone()
         .join(JoinType::InnerJoin, in_school)
         .column_as(school::Column::Code, "school_code")
         .column_as(school::Column::Name, "school_name")
@@ -329,6 +329,7 @@ pub async fn list_students(
         .into_model::<ListedStudent>()
         .all(&db.conn)
         .await?;
+    let total = count_long_list(db, q, count_cap(searching), paging, rows.len() as u64).await?;
     let full = sees_contact_details(actor);
     let items = rows
         .into_iter()
@@ -547,6 +548,7 @@ pub async fn set_hi_status(
     )
     .await?;
     tx.commit().await?;
+    db.lists_changed();
     Ok(student_views(&db.conn, actor, vec![row]).await?.remove(0))
 }
 

@@ -605,6 +605,7 @@ pub async fn commit(
     .await?;
     tx.commit().await?;
     db.figures_changed();
+    db.lists_changed();
     Ok((plan.report, Some(record.id)))
 }
 

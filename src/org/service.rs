@@ -17,7 +17,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::db::Db;
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
 use crate::fields::{fold, int_in, optional_text, required_text};
-use crate::web::paging::{count_cap, count_up_to, PageParams, Paged};
+use crate::web::paging::{count_cap, count_long_list, PageParams, Paged};
 
 pub const MAX_ENROLLED: i64 = 200_000;
 
@@ -467,7 +467,6 @@ pub async fn list_schools(
         let level = SchoolLevel::parse(&level).map_err(|m| AppError::invalid("level", m))?;
         q = q.filter(school::Column::Level.eq(level.code()));
     }
-    let total = count_up_to(&db.conn, q.clone(), count_cap(searching)).await?;
     let in_province: RelationDef = school::Entity::belongs_to(province::Entity)
         .from(school::Column::ProvinceId)
         .to(province::Column::Id)
@@ -477,6 +476,7 @@ pub async fn list_schools(
         .to(commune::Column::Id)
         .into();
     let rows = q
+        .clone()
         .join(JoinType::InnerJoin, in_province)
         .join(JoinType::LeftJoin, in_commune)
         .column_as(province::Column::Code, "province_code")
@@ -492,6 +492,7 @@ pub async fn list_schools(
         .into_model::<ListedSchool>()
         .all(&db.conn)
         .await?;
+    let total = count_long_list(db, q, count_cap(searching), paging, rows.len() as u64).await?;
     Ok(Paged::counted(
         rows.into_iter().map(|r| r.0).collect(),
         paging,
@@ -619,6 +620,7 @@ pub async fn create_school(db: &Db, actor: &Actor, draft: &SchoolDraft) -> AppRe
     .await?;
     tx.commit().await?;
     db.figures_changed();
+    db.lists_changed();
     get_school(db, actor, model.id).await
 }
 
@@ -672,6 +674,7 @@ pub async fn update_school(
     .await?;
     tx.commit().await?;
     db.figures_changed();
+    db.lists_changed();
     get_school(db, actor, id).await
 }
 

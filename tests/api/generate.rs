@@ -3,7 +3,7 @@ use chrono::Datelike;
 use hi_outreach::generate::{generate, Scale};
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{send, spawn_app, TestApp, User};
 
 /// The first column of the first row of `sql`.
 async fn one<T: sea_orm::TryGetable>(app: &TestApp, sql: &str) -> T {
@@ -246,14 +246,20 @@ async fn a_small_country_has_siblings_consent_and_enrollment_figures() {
     assert_eq!(scalar(&app, "SELECT COUNT(*) FROM students").await, 20_000);
 }
 
-#[tokio::test]
-async fn long_lists_are_counted_up_to_a_cap() {
+/// A small generated country, and an API token of an admin.
+async fn small_country_and_admin_token() -> (TestApp, User, String) {
     let app = spawn_app().await;
     generate(&app.db, Scale::Small, &mut |_, _, _| {})
         .await
         .unwrap();
     let admin = app.create_user("admin", None, &[]).await;
     let t = app.token_for(&admin).await;
+    (app, admin, t)
+}
+
+#[tokio::test]
+async fn long_lists_are_counted_up_to_a_cap() {
+    let (app, admin, t) = small_country_and_admin_token().await;
     // 20,000 students: counted to 1,000, and said to be more.
     let all = app
         .api_json(&t, reqwest::Method::GET, "/api/v1/students?per_page=200")
@@ -360,4 +366,67 @@ async fn long_lists_are_counted_up_to_a_cap() {
     assert!(html.contains("Trang 20 / hơn 20"), "{html}");
     assert!(html.contains(r#"rel="prev""#), "{html}");
     assert!(html.contains(r#"rel="next""#), "{html}");
+}
+
+#[tokio::test]
+async fn a_list_counted_past_its_cap_is_taken_to_go_on_briefly_and_never_past_a_change_made_here() {
+    use hi_outreach::web::paging::PAST_CAP_FOR;
+    use std::time::Instant;
+    let (app, _, t) = small_country_and_admin_token().await;
+    // Exactly 1,001 state-funded students: one more than the count goes.
+    for sql in [
+        "UPDATE students SET hi_status = 'insured' WHERE hi_status = 'state_funded'",
+        "UPDATE students SET hi_status = 'state_funded' \
+         WHERE id IN (SELECT id FROM students ORDER BY id LIMIT 1001)",
+    ] {
+        app.db
+            .conn
+            .execute(Statement::from_string(app.db.backend(), sql.to_string()))
+            .await
+            .unwrap();
+    }
+    let funded = "/api/v1/students?hi_status=state_funded";
+    let counted = |v: &serde_json::Value| (v["total"].as_u64().unwrap(), v["total_exact"].clone());
+    let read_at = Instant::now();
+    let list = app.api_json(&t, reqwest::Method::GET, funded).await;
+    assert_eq!(counted(&list), (1_000, false.into()), "{list}");
+    // One of them changed straight in the database, as another instance would: 1,000 are left,
+    // which the count reaches exactly. Until `PAST_CAP_FOR` is over the list is still taken
+    // to go on (asserted only when the requests were that quick).
+    let first: i64 = one(
+        &app,
+        "SELECT id FROM students WHERE hi_status = 'state_funded' ORDER BY id LIMIT 1",
+    )
+    .await;
+    app.db
+        .conn
+        .execute(Statement::from_string(
+            app.db.backend(),
+            format!("UPDATE students SET hi_status = 'insured' WHERE id = {first}"),
+        ))
+        .await
+        .unwrap();
+    let list = app.api_json(&t, reqwest::Method::GET, funded).await;
+    if read_at.elapsed() < PAST_CAP_FOR {
+        assert_eq!(counted(&list), (1_000, false.into()), "{list}");
+    }
+    tokio::time::sleep(PAST_CAP_FOR.saturating_sub(read_at.elapsed()) + PAST_CAP_FOR / 10).await;
+    let list = app.api_json(&t, reqwest::Method::GET, funded).await;
+    assert_eq!(counted(&list), (1_000, true.into()), "{list}");
+    // Back to 1,001 and counted past the cap again, then one moved out through this instance:
+    // the next page counts again at once.
+    let path = format!("/api/v1/students/{first}/hi_status");
+    for (status, expected) in [("state_funded", (1_000, false)), ("insured", (1_000, true))] {
+        let (code, body) = send(
+            &app,
+            &t,
+            reqwest::Method::PUT,
+            &path,
+            serde_json::json!({ "hi_status": status }),
+        )
+        .await;
+        assert_eq!(code, 200, "{body}");
+        let list = app.api_json(&t, reqwest::Method::GET, funded).await;
+        assert_eq!(counted(&list), (expected.0, expected.1.into()), "{list}");
+    }
 }
