@@ -12,6 +12,7 @@ mod m20261122_000007_campaigns;
 mod m20261122_000008_enrollment;
 mod m20261122_000009_audiences;
 mod m20261202_000010_reminders;
+mod m20261207_000011_list_order_indexes;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_enrollment::Migration),
             Box::new(m20261122_000009_audiences::Migration),
             Box::new(m20261202_000010_reminders::Migration),
+            Box::new(m20261207_000011_list_order_indexes::Migration),
         ]
     }
 }

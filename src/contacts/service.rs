@@ -318,8 +318,8 @@ pub async fn list_students(
             ),
             "guardian_count",
         )
-        // The order of the index on (school, name, birth date): a page is read straight from
-        // it, where sorting by class first sorted a whole school for every page.
+        // The order of the index on (school, name, birth date, id): a page is read straight
+        // from it, where sorting by class first sorted a whole school for every page.
         .order_by_asc(student::Column::SchoolId)
         .order_by_asc(student::Column::SearchKey)
         .order_by_asc(student::Column::DateOfBirth)
