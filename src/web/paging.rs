@@ -157,9 +157,10 @@ pub fn past_cap() -> PastCap {
 
 /// The length of a long list (students, schools) of which `shown` rows are on the page read at
 /// `params`, as [`count_up_to`] gives it, with two short cuts. A page that is not full ends the
-/// list, so a short list needs no count. A list counted past its cap is taken to still go on
-/// past it for [`PAST_CAP_FOR`] ([`PastCap`]): counting to the cap read a thousand index
-/// entries of the national student list on every page, about a sixth of the request; rows are
+/// list (and an empty first page is an empty list), so a short list needs no count. A list
+/// counted past its cap is taken to still go on past it for [`PAST_CAP_FOR`] ([`PastCap`]):
+/// counting to the cap read a thousand index entries of the national student list on every
+/// page, about a fifth of the request's cost (server and database together); rows are
 /// never deleted from these lists, so only a change that moves rows out of a filter (a status,
 /// a school's province) can bring a list back under its cap. Such a change through this
 /// process is seen at once (`Db::lists_changed`), one through another instance within
@@ -175,7 +176,7 @@ where
     E: sea_orm::EntityTrait,
 {
     let through = params.offset() + shown;
-    if shown > 0 && shown < params.per_page && through <= cap {
+    if (shown > 0 || params.page == 1) && shown < params.per_page && through <= cap {
         return Ok((through, true));
     }
     let stmt = capped_count(select, db.backend(), cap);
