@@ -430,3 +430,65 @@ async fn a_list_counted_past_its_cap_is_taken_to_go_on_briefly_and_never_past_a_
         assert_eq!(counted(&list), (expected.0, expected.1.into()), "{list}");
     }
 }
+
+/// The names of the indexes of `table`.
+async fn indexes(app: &TestApp, table: &str) -> Vec<String> {
+    let sql = if app.db.backend() == sea_orm::DbBackend::Postgres {
+        format!("SELECT indexname FROM pg_indexes WHERE tablename = '{table}' ORDER BY 1")
+    } else {
+        format!("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}' ORDER BY 1")
+    };
+    app.db
+        .conn
+        .query_all(Statement::from_string(app.db.backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_list_indexes_migration_is_undone_and_done_again() {
+    use migration::{Migrator, MigratorTrait};
+    let app = spawn_app().await;
+    let has = |names: &[String], name: &str| names.iter().any(|n| n == name);
+    let (students, schools) = (
+        indexes(&app, "students").await,
+        indexes(&app, "schools").await,
+    );
+    assert!(has(&students, "ix_students_list"), "{students:?}");
+    assert!(
+        !has(&students, "ix_students_school_name_dob"),
+        "{students:?}"
+    );
+    assert!(has(&schools, "ix_schools_list"), "{schools:?}");
+    // Undo it and every migration made after it.
+    let all = Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == "m20261207_000011_list_order_indexes")
+        .expect("the migration");
+    let undo = u32::try_from(all.len() - at).unwrap();
+    Migrator::down(app.db.conn.pool(), Some(undo))
+        .await
+        .unwrap();
+    let (students, schools) = (
+        indexes(&app, "students").await,
+        indexes(&app, "schools").await,
+    );
+    assert!(
+        has(&students, "ix_students_school_name_dob"),
+        "{students:?}"
+    );
+    assert!(!has(&students, "ix_students_list"), "{students:?}");
+    assert!(has(&schools, "ix_schools_province"), "{schools:?}");
+    assert!(!has(&schools, "ix_schools_list"), "{schools:?}");
+    Migrator::up(app.db.conn.pool(), None).await.unwrap();
+    let students = indexes(&app, "students").await;
+    assert!(has(&students, "ix_students_list"), "{students:?}");
+    assert!(
+        !has(&students, "ix_students_school_name_dob"),
+        "{students:?}"
+    );
+}
