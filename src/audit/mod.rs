@@ -191,6 +191,7 @@ pub async fn list(
     }
     if let Some(label) = nonempty(&filter.actor) {
         q = q.filter(crate::db::contains(
+            db.backend(),
             Column::ActorLabel,
             &label.to_lowercase(),
         ));

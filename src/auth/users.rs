@@ -593,7 +593,11 @@ pub async fn list(
     }
     let mut q = user::Entity::find().filter(visible(actor));
     if let Some(text) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        q = q.filter(crate::db::contains(user::Column::SearchKey, &fold(text)));
+        q = q.filter(crate::db::contains(
+            db.backend(),
+            user::Column::SearchKey,
+            &fold(text),
+        ));
     }
     if let Some(role) = filter
         .role

@@ -296,7 +296,7 @@ pub async fn filtered(
         q = q.filter(activity::Column::StartsAt.lt(to));
     }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        q = q.filter(db::contains(activity::Column::Title, text));
+        q = q.filter(db::contains(db.backend(), activity::Column::Title, text));
     }
     Ok(q)
 }

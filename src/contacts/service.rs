@@ -275,11 +275,16 @@ pub async fn list_students(
     if let Some(text) = text {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         let mut any = Condition::any().add(crate::db::contains(
+            db.backend(),
             student::Column::SearchKey,
             &fold(&text),
         ));
         if digits.len() >= 4 && sees_contact_details(actor) {
-            any = any.add(crate::db::contains(student::Column::SiNumber, &digits));
+            any = any.add(crate::db::contains(
+                db.backend(),
+                student::Column::SiNumber,
+                &digits,
+            ));
         }
         q = q.filter(any);
     }

@@ -410,6 +410,7 @@ pub async fn list_pieces(
             .await
             .map_err(|m| AppError::invalid("topic", m))?;
         q = q.filter(crate::db::contains(
+            db.backend(),
             piece::Column::Topics,
             &format!("|{}|", t[0]),
         ));

@@ -437,7 +437,11 @@ pub async fn list_schools(
     let text = nonempty(&filter.q);
     let searching = text.is_some();
     if let Some(text) = text {
-        q = q.filter(crate::db::contains(school::Column::SearchKey, &fold(&text)));
+        q = q.filter(crate::db::contains(
+            db.backend(),
+            school::Column::SearchKey,
+            &fold(&text),
+        ));
     }
     if let Some(code) = nonempty(&filter.province) {
         match province_by_code(&db.conn, &code).await? {
