@@ -264,7 +264,8 @@ pub fn local(day: NaiveDate, time: NaiveTime, tz: Tz) -> DateTime<Utc> {
         .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
 }
 
-/// Topic codes stored as `|a|b|` (sorted, no repeats), so `LIKE '%|a|%'` finds them.
+/// Topic codes stored as `|a|b|` (sorted, no repeats), so a substring search for `|a|`
+/// (`db::contains`) finds them.
 pub fn topics_text(codes: &[String]) -> String {
     let mut v: Vec<&str> = codes.iter().map(String::as_str).collect();
     v.sort_unstable();
