@@ -69,20 +69,9 @@ fn clean_text(raw: &str) -> String {
 }
 
 /// Vietnamese text without diacritics, lower-cased: "Trường THPT Lê Quý Đôn" → "truong thpt le quy don".
-/// Used for search keys, so a search typed without accents still finds the school.
-pub fn fold(text: &str) -> String {
-    text.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .map(|c| match c {
-            'đ' | 'Đ' => 'd',
-            c => c,
-        })
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// Used for search keys, so a search typed without accents still finds the school. Defined
+/// beside the migrations, which fill the keys of rows written before a key existed.
+pub use migration::fold;
 
 /// The text without diacritics, case and spacing kept: "Đóng BHYT" → "Dong BHYT". For SMS
 /// that must fit the GSM 7-bit alphabet.

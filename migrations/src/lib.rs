@@ -13,6 +13,10 @@ mod m20261122_000008_enrollment;
 mod m20261122_000009_audiences;
 mod m20261202_000010_reminders;
 mod m20261207_000011_list_order_indexes;
+mod m20261207_000012_activity_search_key;
+mod text;
+
+pub use text::fold;
 
 pub struct Migrator;
 
@@ -31,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_audiences::Migration),
             Box::new(m20261202_000010_reminders::Migration),
             Box::new(m20261207_000011_list_order_indexes::Migration),
+            Box::new(m20261207_000012_activity_search_key::Migration),
         ]
     }
 }

@@ -20,7 +20,7 @@ use crate::auth::actor::{Actor, Scope};
 use crate::auth::entity::user;
 use crate::db::{self, rows_by_id, Db};
 use crate::error::{AppError, AppResult, FieldErrors, Msg};
-use crate::fields::{multiline_text, required_text};
+use crate::fields::{fold, multiline_text, required_text};
 use crate::org::entity::{province, school};
 use crate::web::paging::{page_of, PageParams, Paged};
 
@@ -296,7 +296,11 @@ pub async fn filtered(
         q = q.filter(activity::Column::StartsAt.lt(to));
     }
     if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        q = q.filter(db::contains(db.backend(), activity::Column::Title, text));
+        q = q.filter(db::contains(
+            db.backend(),
+            activity::Column::SearchKey,
+            &fold(text),
+        ));
     }
     Ok(q)
 }
@@ -519,6 +523,7 @@ pub async fn create_activity(
     let m = activity::ActiveModel {
         campaign_id: Set(i.campaign.id),
         channel: Set(i.channel.code().into()),
+        search_key: Set(fold(&i.title)),
         title: Set(i.title),
         starts_at: Set(i.starts_at),
         ends_at: Set(i.ends_at),
@@ -578,6 +583,7 @@ pub async fn update_activity(
     let mut m: activity::ActiveModel = existing.into();
     m.campaign_id = Set(i.campaign.id);
     m.channel = Set(i.channel.code().into());
+    m.search_key = Set(fold(&i.title));
     m.title = Set(i.title);
     m.starts_at = Set(i.starts_at);
     m.ends_at = Set(i.ends_at);

@@ -100,6 +100,8 @@ pub mod activity {
         pub campaign_id: i64,
         pub channel: String,
         pub title: String,
+        /// The title folded (`fields::fold`), what a title search matches.
+        pub search_key: String,
         pub starts_at: DateTimeUtc,
         pub ends_at: Option<DateTimeUtc>,
         pub owner_user_id: Option<i64>,

@@ -737,6 +737,85 @@ async fn icalendar_downloads_and_feeds_parse_with_vietnam_times() {
     assert_eq!(status, 403);
 }
 
+/// Activities found by title, as the list's search box sends it.
+async fn titles_found(w: &World, text: &str) -> Vec<String> {
+    let list = w
+        .app
+        .api_json(
+            &w.admin,
+            Method::GET,
+            &format!(
+                "/api/v1/activities?q={}",
+                url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>()
+            ),
+        )
+        .await;
+    let mut titles: Vec<String> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    titles
+}
+
+#[tokio::test]
+async fn a_title_search_ignores_case_and_accents_also_for_activities_older_than_the_key() {
+    use migration::{Migrator, MigratorTrait};
+    let w = world().await;
+    for title in [
+        "Tọa đàm BHYT tại Trường Chu Văn An",
+        "Phát thanh: Đóng BHYT",
+    ] {
+        let (s, v) = send(
+            &w.app,
+            &w.admin,
+            Method::POST,
+            "/api/v1/activities",
+            json!({"campaign_id": w.campaign, "channel": "radio", "title": title,
+                   "date": "2025-10-01", "status": "planned", "cost_vnd": 0}),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    let both = vec![
+        "Phát thanh: Đóng BHYT".to_string(),
+        "Tọa đàm BHYT tại Trường Chu Văn An".to_string(),
+    ];
+    let one = vec!["Tọa đàm BHYT tại Trường Chu Văn An".to_string()];
+    let searches = [
+        ("bhyt", both.clone()),
+        ("toa dam", one.clone()),
+        ("TỌA  ĐÀM", one.clone()),
+        ("chu van an", one.clone()),
+        ("đóng", vec!["Phát thanh: Đóng BHYT".to_string()]),
+        ("tivi", vec![]),
+    ];
+    for (text, want) in &searches {
+        assert_eq!(&titles_found(&w, text).await, want, "{text}");
+    }
+    // Keys of activities written before the key existed are filled by its migration: undo it
+    // (and every later one), do them again, search again.
+    let all = Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == "m20261207_000012_activity_search_key")
+        .expect("the migration");
+    let undo = u32::try_from(all.len() - at).unwrap();
+    Migrator::down(w.app.db.conn.pool(), Some(undo))
+        .await
+        .unwrap();
+    Migrator::up(w.app.db.conn.pool(), None).await.unwrap();
+    for (text, want) in &searches {
+        assert_eq!(
+            &titles_found(&w, text).await,
+            want,
+            "after the migration: {text}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn overview_counts_channels_and_what_is_due() {
     let w = world().await;
