@@ -168,6 +168,8 @@ pub async fn seed_families(db: &Db, rng: &mut StdRng) -> anyhow::Result<(usize, 
                         class_name: Set(class),
                         hi_status: Set(status.code().into()),
                         card_valid_until: Set(None),
+                        // The one guardian linked just below.
+                        guardian_count: Set(1),
                         created_at: Set(now),
                         updated_at: Set(now),
                         ..Default::default()

@@ -155,7 +155,7 @@ pub async fn generate(
     let first_school = g.scalar("SELECT MIN(id) FROM schools").await?;
 
     // Students: student i goes to school (i - 1) / per_school; about 70% insured, 10% funded by
-    // the state, the rest not yet.
+    // the state, the rest not yet; each has one guardian (linked below).
     let students_before = g
         .scalar("SELECT COALESCE(MAX(id), 0) FROM students")
         .await?;
@@ -183,12 +183,12 @@ pub async fn generate(
     );
     for (from, to) in slices(shape.students) {
         g.exec(&format!(
-            "INSERT INTO students (school_id, si_number, full_name, search_key, date_of_birth, grade, class_name, hi_status, card_valid_until, created_at, updated_at) \
+            "INSERT INTO students (school_id, si_number, full_name, search_key, date_of_birth, grade, class_name, hi_status, card_valid_until, guardian_count, created_at, updated_at) \
              SELECT {first_school} + {school}, NULL, \
                     {family} || ' ' || {middle} || ' ' || {given}, {family_f} || ' ' || {middle_f} || ' ' || {given_f}, \
                     {born}, {grade}, {grade} || 'A', \
                     CASE WHEN s.i % 10 < 7 THEN 'insured' WHEN s.i % 10 = 7 THEN 'state_funded' ELSE 'uninsured' END, \
-                    NULL, {now}, {now} \
+                    NULL, 1, {now}, {now} \
              FROM {series} ORDER BY s.i",
             series = g.series(from, to),
         ))

@@ -77,3 +77,19 @@ pub fn fk(
         .on_delete(on_delete)
         .to_owned()
 }
+
+/// Drops one column (the undo of a migration that added it).
+pub async fn drop_column(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(a(table))
+                .drop_column(a(column))
+                .to_owned(),
+        )
+        .await
+}

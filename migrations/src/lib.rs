@@ -14,6 +14,7 @@ mod m20261122_000009_audiences;
 mod m20261202_000010_reminders;
 mod m20261207_000011_list_order_indexes;
 mod m20261207_000012_activity_search_key;
+mod m20261207_000013_student_guardian_count;
 mod text;
 
 pub use text::fold;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_reminders::Migration),
             Box::new(m20261207_000011_list_order_indexes::Migration),
             Box::new(m20261207_000012_activity_search_key::Migration),
+            Box::new(m20261207_000013_student_guardian_count::Migration),
         ]
     }
 }

@@ -4,7 +4,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::Statement;
 
-use crate::helpers::a;
+use crate::helpers::{a, drop_column};
 use crate::text::fold;
 
 #[derive(DeriveMigrationName)]
@@ -50,13 +50,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(a("activities"))
-                    .drop_column(a("search_key"))
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, "activities", "search_key").await
     }
 }

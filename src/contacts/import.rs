@@ -1243,9 +1243,17 @@ impl<'a> Processor<'a> {
             .collect();
         self.report.links_created += new_links.len();
         if !new_links.is_empty() {
+            let mut students: Vec<i64> = pairs
+                .iter()
+                .filter(|p| !linked.contains(p))
+                .map(|(s, _)| *s)
+                .collect();
+            students.sort_unstable();
+            students.dedup();
             student_guardian::Entity::insert_many(new_links)
                 .exec(conn)
                 .await?;
+            super::service::recount_guardians(conn, &students).await?;
         }
 
         // Consent: a record only where the decision differs from the current one.

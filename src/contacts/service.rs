@@ -194,31 +194,18 @@ async fn student_views<C: ConnectionTrait>(
     rows: Vec<student::Model>,
 ) -> AppResult<Vec<StudentView>> {
     let schools = school_refs(conn, rows.iter().map(|s| s.school_id).collect()).await?;
-    let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
-    let counts: HashMap<i64, i64> = student_guardian::Entity::find()
-        .select_only()
-        .column(student_guardian::Column::StudentId)
-        .column_as(Expr::col(student_guardian::Column::GuardianId).count(), "n")
-        .filter(student_guardian::Column::StudentId.is_in(ids))
-        .group_by(student_guardian::Column::StudentId)
-        .into_tuple::<(i64, i64)>()
-        .all(conn)
-        .await?
-        .into_iter()
-        .collect();
     let full = sees_contact_details(actor);
     rows.into_iter()
         .map(|s| {
             let school = schools.get(&s.school_id).cloned().ok_or_else(|| {
                 AppError::Internal(anyhow::anyhow!("student {} without school", s.id))
             })?;
-            let guardians = counts.get(&s.id).copied().unwrap_or(0);
-            Ok(student_view(s, school, guardians, full))
+            Ok(student_view(s, school, full))
         })
         .collect()
 }
 
-fn student_view(s: student::Model, school: SchoolRef, guardians: i64, full: bool) -> StudentView {
+fn student_view(s: student::Model, school: SchoolRef, full: bool) -> StudentView {
     StudentView {
         school,
         si_number: s
@@ -226,7 +213,7 @@ fn student_view(s: student::Model, school: SchoolRef, guardians: i64, full: bool
             .as_deref()
             .map(|v| if full { v.to_string() } else { mask_si(v) }),
         hi_status: HiStatus::parse(&s.hi_status).unwrap_or(HiStatus::Uninsured),
-        guardians: guardians.max(0) as u64,
+        guardians: s.guardian_count.max(0) as u64,
         id: s.id,
         full_name: s.full_name,
         date_of_birth: s.date_of_birth,
@@ -237,13 +224,11 @@ fn student_view(s: student::Model, school: SchoolRef, guardians: i64, full: bool
     }
 }
 
-/// A student as a list shows it: the row, its school's code and name, and how many guardians
-/// it has — read by one statement.
+/// A student as a list shows it: the row and its school's code and name, read by one statement.
 struct ListedStudent {
     student: student::Model,
     school_code: String,
     school_name: String,
-    guardians: i64,
 }
 
 impl FromQueryResult for ListedStudent {
@@ -252,7 +237,6 @@ impl FromQueryResult for ListedStudent {
             student: student::Model::from_query_result(res, pre)?,
             school_code: res.try_get(pre, "school_code")?,
             school_name: res.try_get(pre, "school_name")?,
-            guardians: res.try_get(pre, "guardian_count")?,
         })
     }
 }
@@ -317,12 +301,6 @@ pub async fn list_students(
         .join(JoinType::InnerJoin, in_school)
         .column_as(school::Column::Code, "school_code")
         .column_as(school::Column::Name, "school_name")
-        .expr_as(
-            Expr::cust(
-                "(SELECT COUNT(*) FROM student_guardians sg WHERE sg.student_id = students.id)",
-            ),
-            "guardian_count",
-        )
         // The order of the index on (school, name, birth date, id): a page is read straight
         // from it, where sorting by class first sorted a whole school for every page.
         .order_by_asc(student::Column::SchoolId)
@@ -344,10 +322,27 @@ pub async fn list_students(
                 code: r.school_code,
                 name: r.school_name,
             };
-            student_view(r.student, school, r.guardians, full)
+            student_view(r.student, school, full)
         })
         .collect();
     Ok(Paged::counted(items, paging, total))
+}
+
+/// Counts again the guardians linked to each of `students` (after links were made).
+pub async fn recount_guardians<C: ConnectionTrait>(conn: &C, students: &[i64]) -> AppResult<()> {
+    for chunk in students.chunks(500) {
+        student::Entity::update_many()
+            .col_expr(
+                student::Column::GuardianCount,
+                Expr::cust(
+                    "(SELECT COUNT(*) FROM student_guardians sg WHERE sg.student_id = students.id)",
+                ),
+            )
+            .filter(student::Column::Id.is_in(chunk.iter().copied()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn visible_student<C: ConnectionTrait>(

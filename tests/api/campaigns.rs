@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{send, spawn_app, TestApp};
+use crate::helpers::{redo_migrations_from, send, spawn_app, TestApp};
 
 fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
@@ -762,7 +762,6 @@ async fn titles_found(w: &World, text: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn a_title_search_ignores_case_and_accents_also_for_activities_older_than_the_key() {
-    use migration::{Migrator, MigratorTrait};
     let w = world().await;
     for title in [
         "Tọa đàm BHYT tại Trường Chu Văn An",
@@ -797,16 +796,7 @@ async fn a_title_search_ignores_case_and_accents_also_for_activities_older_than_
     }
     // Keys of activities written before the key existed are filled by its migration: undo it
     // (and every later one), do them again, search again.
-    let all = Migrator::migrations();
-    let at = all
-        .iter()
-        .position(|m| m.name() == "m20261207_000012_activity_search_key")
-        .expect("the migration");
-    let undo = u32::try_from(all.len() - at).unwrap();
-    Migrator::down(w.app.db.conn.pool(), Some(undo))
-        .await
-        .unwrap();
-    Migrator::up(w.app.db.conn.pool(), None).await.unwrap();
+    redo_migrations_from(&w.app, "m20261207_000012_activity_search_key").await;
     for (text, want) in &searches {
         assert_eq!(
             &titles_found(&w, text).await,

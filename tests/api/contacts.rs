@@ -4,7 +4,7 @@ use hi_outreach::contacts::service;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{redo_migrations_from, spawn_app, TestApp};
 
 const HEADER: &str = "school_code,si_number,full_name,date_of_birth,class_name,hi_status,guardian_name,guardian_relationship,guardian_phone,guardian_email,guardian_zalo,consent_sms,consent_zalo,consent_email\n";
 
@@ -116,6 +116,76 @@ async fn import_commits_students_guardians_and_consent_and_reimport_changes_noth
     assert_eq!(mother["phone"], "+84912345678", "normalised to E.164");
     assert_eq!(mother["relationship"], "mother");
     assert_eq!(mother["consents"].as_array().unwrap().len(), 2);
+}
+
+/// Each student's guardian count as the student list shows it, by name.
+async fn guardian_counts(app: &TestApp, t: &str) -> Vec<(String, i64)> {
+    let list = app.api_json(t, Method::GET, "/api/v1/students").await;
+    let mut counts: Vec<(String, i64)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["full_name"].as_str().unwrap().to_string(),
+                s["guardians"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    counts.sort();
+    counts
+}
+
+#[tokio::test]
+async fn a_student_counts_the_guardians_linked_to_it() {
+    let (app, t) = setup().await;
+    let (status, done) = import(&app, &t, "dry_run=false", good_file()).await;
+    assert_eq!(status, 200, "{done}");
+    let one_each = vec![
+        ("Lê Minh Đức".to_string(), 1),
+        ("Nguyễn Thị Chi".to_string(), 1),
+        ("Nguyễn Văn An".to_string(), 1),
+    ];
+    assert_eq!(guardian_counts(&app, &t).await, one_each);
+    // An's father, from a second file: a link more for An only.
+    let father = format!(
+        "{HEADER}HN-1,0112345678,Nguyễn Văn An,05/09/2010,10A1,uninsured,Nguyễn Văn Giang,bố,0987654321,,,có,,\n"
+    );
+    let (status, done) = import(&app, &t, "dry_run=false", father).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["links_created"], 1, "{done}");
+    let an_has_two = vec![
+        ("Lê Minh Đức".to_string(), 1),
+        ("Nguyễn Thị Chi".to_string(), 1),
+        ("Nguyễn Văn An".to_string(), 2),
+    ];
+    assert_eq!(guardian_counts(&app, &t).await, an_has_two);
+    let an = app
+        .api_json(&t, Method::GET, "/api/v1/students?q=an&class=10A1")
+        .await;
+    let detail = app
+        .api_json(
+            &t,
+            Method::GET,
+            &format!("/api/v1/students/{}", an["items"][0]["id"]),
+        )
+        .await;
+    assert_eq!(detail["guardians"], 2, "{detail}");
+    assert_eq!(detail["guardian_details"].as_array().unwrap().len(), 2);
+    // The same file again links nothing and counts nothing twice.
+    let (_, again) = import(
+        &app,
+        &t,
+        "dry_run=false",
+        format!("{HEADER}HN-1,0112345678,Nguyễn Văn An,05/09/2010,10A1,uninsured,Nguyễn Văn Giang,bố,0987654321,,,có,,\n"),
+    )
+    .await;
+    assert_eq!(again["links_created"], 0, "{again}");
+    assert_eq!(guardian_counts(&app, &t).await, an_has_two);
+    // The counts of students older than the column are filled by its migration: undo it (and
+    // every later one), do them again.
+    redo_migrations_from(&app, "m20261207_000013_student_guardian_count").await;
+    assert_eq!(guardian_counts(&app, &t).await, an_has_two);
 }
 
 #[tokio::test]

@@ -369,3 +369,19 @@ pub async fn send(
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
+
+/// Undoes the migration named `name` and every later one, then does them all again: what an
+/// upgrade over existing data does.
+pub async fn redo_migrations_from(app: &TestApp, name: &str) {
+    use migration::{Migrator, MigratorTrait};
+    let all = Migrator::migrations();
+    let at = all
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("no migration {name}"));
+    let undo = u32::try_from(all.len() - at).unwrap();
+    Migrator::down(app.db.conn.pool(), Some(undo))
+        .await
+        .unwrap();
+    Migrator::up(app.db.conn.pool(), None).await.unwrap();
+}
