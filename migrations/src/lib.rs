@@ -15,6 +15,7 @@ mod m20261202_000010_reminders;
 mod m20261207_000011_list_order_indexes;
 mod m20261207_000012_activity_search_key;
 mod m20261207_000013_student_guardian_count;
+mod m20261207_000014_student_page_index;
 mod text;
 
 pub use text::fold;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_list_order_indexes::Migration),
             Box::new(m20261207_000012_activity_search_key::Migration),
             Box::new(m20261207_000013_student_guardian_count::Migration),
+            Box::new(m20261207_000014_student_page_index::Migration),
         ]
     }
 }

@@ -3,6 +3,8 @@
 pub mod student {
     use sea_orm::entity::prelude::*;
 
+    /// A column added here is added to the included columns of `ix_students_page` too (on
+    /// PostgreSQL a page of the list is read from that index alone).
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "students")]
     pub struct Model {
