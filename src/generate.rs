@@ -290,7 +290,7 @@ pub async fn generate(
     tx.commit().await?;
     // Fresh statistics, so that the planner knows the tables are no longer empty; on
     // PostgreSQL also the visibility map (VACUUM), as after any bulk load: until it is set, an
-    // index-only scan (a student's guardians counted for a list) reads the table too.
+    // index-only scan (a page of the student list) reads the table too.
     let tidy = match db.backend() {
         DbBackend::Postgres => "VACUUM (ANALYZE)",
         _ => "ANALYZE",
