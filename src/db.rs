@@ -48,6 +48,8 @@ pub struct Db {
     /// Counts this process's writes to students and schools: a list remembered as going on
     /// past its cap under an older count is counted again.
     lists: Arc<std::sync::atomic::AtomicU64>,
+    /// Held by an import while it writes (see `begin_import`).
+    imports: Arc<Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -89,6 +91,7 @@ impl Db {
             accounts: Arc::default(),
             past_cap: Arc::new(crate::web::paging::past_cap()),
             lists: Arc::default(),
+            imports: Arc::default(),
         }
     }
 
@@ -123,6 +126,16 @@ impl Db {
     /// Long lists this process counted past their cap lately.
     pub fn past_cap(&self) -> &crate::web::paging::PastCap {
         &self.past_cap
+    }
+
+    /// A write transaction for an import, one at a time in this process. An import holds its
+    /// transaction's connection and reads the stored upload over a second one: two at once on
+    /// one HTTP worker thread (a pool of 2 by default) each held one connection and waited for
+    /// the other until the pool gave up. The request's own connection goes back before the wait.
+    pub async fn begin_import(&self) -> Result<(WriteTx, OwnedMutexGuard<()>), DbErr> {
+        self.conn.release().await;
+        let one = self.imports.clone().lock_owned().await;
+        Ok((self.begin_write().await?, one))
     }
 
     /// Tells this process's remembered list lengths that students or schools changed: each

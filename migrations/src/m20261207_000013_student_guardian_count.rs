@@ -1,6 +1,6 @@
 //! Students carry how many guardians they have, which every list of students shows: counted for
 //! each listed row, the count was a sub-query per student, the larger part of a list page's
-//! work in the database. The application recounts a student whenever it links a guardian;
+//! work in the database. The application adds to a student's count whenever it links guardians;
 //! links are never removed. The count of every existing student is filled here (on 20 million
 //! students, every row is rewritten once).
 use sea_orm_migration::prelude::*;

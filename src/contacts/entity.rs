@@ -19,8 +19,8 @@ pub mod student {
         pub class_name: Option<String>,
         pub hi_status: String,
         pub card_valid_until: Option<Date>,
-        /// How many guardians are linked to the student, kept by `service::recount_guardians`
-        /// whenever a link is made (links are never removed).
+        /// How many guardians are linked to the student, kept by `service::count_new_links`
+        /// whenever links are made (links are never removed).
         pub guardian_count: i32,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,

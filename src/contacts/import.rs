@@ -1243,17 +1243,15 @@ impl<'a> Processor<'a> {
             .collect();
         self.report.links_created += new_links.len();
         if !new_links.is_empty() {
-            let mut students: Vec<i64> = pairs
+            let made: Vec<(i64, i64)> = pairs
                 .iter()
                 .filter(|p| !linked.contains(p))
-                .map(|(s, _)| *s)
+                .copied()
                 .collect();
-            students.sort_unstable();
-            students.dedup();
             student_guardian::Entity::insert_many(new_links)
                 .exec(conn)
                 .await?;
-            super::service::recount_guardians(conn, &students).await?;
+            super::service::count_new_links(conn, &made).await?;
         }
 
         // Consent: a record only where the decision differs from the current one.
@@ -1530,7 +1528,7 @@ pub async fn commit(
     mode: CommitMode,
 ) -> AppResult<(Report, bool)> {
     require_importer(actor, kind)?;
-    let tx = db.begin_write().await?;
+    let (tx, _one_import) = db.begin_import().await?;
     crate::imports::claim_pending(&*tx, actor, kind.code(), import_id).await?;
     // All-or-nothing: check first, so a bad row late in the file costs no writes.
     if mode == CommitMode::AllOrNothing {

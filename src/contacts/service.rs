@@ -4,7 +4,7 @@
 //! (phone, e-mail, app reference) and social-insurance numbers are shown in full to admins and
 //! to liaisons (who work with these families); communication staff, who plan and measure but do
 //! not call parents, see them masked.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
@@ -328,19 +328,30 @@ pub async fn list_students(
     Ok(Paged::counted(items, paging, total))
 }
 
-/// Counts again the guardians linked to each of `students` (after links were made).
-pub async fn recount_guardians<C: ConnectionTrait>(conn: &C, students: &[i64]) -> AppResult<()> {
-    for chunk in students.chunks(500) {
-        student::Entity::update_many()
-            .col_expr(
-                student::Column::GuardianCount,
-                Expr::cust(
-                    "(SELECT COUNT(*) FROM student_guardians sg WHERE sg.student_id = students.id)",
-                ),
-            )
-            .filter(student::Column::Id.is_in(chunk.iter().copied()))
-            .exec(conn)
-            .await?;
+/// Adds links just made (student, guardian) to their students' guardian counts, in the
+/// transaction that made them. An increment, not a recount: two imports linking guardians to
+/// one student at once (PostgreSQL, read committed) each add their own, where a recount in
+/// each would not see the other's uncommitted link. The same link twice fails on the key.
+pub async fn count_new_links<C: ConnectionTrait>(conn: &C, links: &[(i64, i64)]) -> AppResult<()> {
+    let mut per_student: BTreeMap<i64, i32> = BTreeMap::new();
+    for (student, _) in links {
+        *per_student.entry(*student).or_default() += 1;
+    }
+    let mut by_added: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for (student, added) in per_student {
+        by_added.entry(added).or_default().push(student);
+    }
+    for (added, students) in by_added {
+        for chunk in students.chunks(500) {
+            student::Entity::update_many()
+                .col_expr(
+                    student::Column::GuardianCount,
+                    Expr::col(student::Column::GuardianCount).add(added),
+                )
+                .filter(student::Column::Id.is_in(chunk.iter().copied()))
+                .exec(conn)
+                .await?;
+        }
     }
     Ok(())
 }

@@ -182,10 +182,37 @@ async fn a_student_counts_the_guardians_linked_to_it() {
     .await;
     assert_eq!(again["links_created"], 0, "{again}");
     assert_eq!(guardian_counts(&app, &t).await, an_has_two);
+    // Two files at once, each linking another guardian to Chi: both are counted.
+    let chi = |guardian: &str, relationship: &str, phone: &str| {
+        format!(
+            "{HEADER}HN-1,0112345679,Nguyễn Thị Chi,12/01/2013,7B,uninsured,{guardian},{relationship},{phone},,,có,,\n"
+        )
+    };
+    let (a, b) = tokio::join!(
+        import(
+            &app,
+            &t,
+            "dry_run=false",
+            chi("Phạm Thị Hoa", "bà nội", "0911111111")
+        ),
+        import(
+            &app,
+            &t,
+            "dry_run=false",
+            chi("Vũ Văn Khoa", "ông ngoại", "0922222222")
+        ),
+    );
+    assert_eq!((a.0, b.0), (200, 200), "{} {}", a.1, b.1);
+    let an_two_chi_three = vec![
+        ("Lê Minh Đức".to_string(), 1),
+        ("Nguyễn Thị Chi".to_string(), 3),
+        ("Nguyễn Văn An".to_string(), 2),
+    ];
+    assert_eq!(guardian_counts(&app, &t).await, an_two_chi_three);
     // The counts of students older than the column are filled by its migration: undo it (and
     // every later one), do them again.
     redo_migrations_from(&app, "m20261207_000013_student_guardian_count").await;
-    assert_eq!(guardian_counts(&app, &t).await, an_has_two);
+    assert_eq!(guardian_counts(&app, &t).await, an_two_chi_three);
 }
 
 #[tokio::test]
