@@ -78,6 +78,17 @@ pub fn fk(
         .to_owned()
 }
 
+/// Adds one column to a table.
+pub async fn add_column(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &mut ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(a(table)).add_column(column).to_owned())
+        .await
+}
+
 /// Drops one column (the undo of a migration that added it).
 pub async fn drop_column(
     manager: &SchemaManager<'_>,

@@ -4,7 +4,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::Statement;
 
-use crate::helpers::{a, drop_column};
+use crate::helpers::{a, add_column, drop_column};
 use crate::text::fold;
 
 #[derive(DeriveMigrationName)]
@@ -13,19 +13,15 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(a("activities"))
-                    .add_column(
-                        ColumnDef::new(a("search_key"))
-                            .string_len(400)
-                            .not_null()
-                            .default(""),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        add_column(
+            manager,
+            "activities",
+            ColumnDef::new(a("search_key"))
+                .string_len(400)
+                .not_null()
+                .default(""),
+        )
+        .await?;
         let conn = manager.get_connection();
         let rows = conn
             .query_all(Statement::from_string(

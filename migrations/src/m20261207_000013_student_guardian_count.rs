@@ -5,7 +5,7 @@
 //! students, every row is rewritten once).
 use sea_orm_migration::prelude::*;
 
-use crate::helpers::{a, drop_column};
+use crate::helpers::{a, add_column, drop_column};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -13,19 +13,15 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(a("students"))
-                    .add_column(
-                        ColumnDef::new(a("guardian_count"))
-                            .integer()
-                            .not_null()
-                            .default(0),
-                    )
-                    .to_owned(),
-            )
-            .await?;
+        add_column(
+            manager,
+            "students",
+            ColumnDef::new(a("guardian_count"))
+                .integer()
+                .not_null()
+                .default(0),
+        )
+        .await?;
         manager
             .get_connection()
             .execute_unprepared(

@@ -1233,21 +1233,13 @@ impl<'a> Processor<'a> {
             }
         }
         let linked = existing_links(conn, &pairs).await?;
-        let new_links: Vec<student_guardian::ActiveModel> = pairs
-            .iter()
-            .filter(|p| !linked.contains(p))
-            .map(|(s, g)| student_guardian::ActiveModel {
+        let made: Vec<(i64, i64)> = pairs.into_iter().filter(|p| !linked.contains(p)).collect();
+        self.report.links_created += made.len();
+        if !made.is_empty() {
+            let new_links = made.iter().map(|(s, g)| student_guardian::ActiveModel {
                 student_id: Set(*s),
                 guardian_id: Set(*g),
-            })
-            .collect();
-        self.report.links_created += new_links.len();
-        if !new_links.is_empty() {
-            let made: Vec<(i64, i64)> = pairs
-                .iter()
-                .filter(|p| !linked.contains(p))
-                .copied()
-                .collect();
+            });
             student_guardian::Entity::insert_many(new_links)
                 .exec(conn)
                 .await?;

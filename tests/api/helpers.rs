@@ -370,9 +370,8 @@ pub async fn send(
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-/// Undoes the migration named `name` and every later one, then does them all again: what an
-/// upgrade over existing data does.
-pub async fn redo_migrations_from(app: &TestApp, name: &str) {
+/// Undoes the migration named `name` and every later one.
+pub async fn undo_migrations_from(app: &TestApp, name: &str) {
     use migration::{Migrator, MigratorTrait};
     let all = Migrator::migrations();
     let at = all
@@ -383,5 +382,12 @@ pub async fn redo_migrations_from(app: &TestApp, name: &str) {
     Migrator::down(app.db.conn.pool(), Some(undo))
         .await
         .unwrap();
+}
+
+/// Undoes the migration named `name` and every later one, then does them all again: what an
+/// upgrade over existing data does.
+pub async fn redo_migrations_from(app: &TestApp, name: &str) {
+    use migration::{Migrator, MigratorTrait};
+    undo_migrations_from(app, name).await;
     Migrator::up(app.db.conn.pool(), None).await.unwrap();
 }
