@@ -50,6 +50,10 @@ pub struct Db {
     lists: Arc<std::sync::atomic::AtomicU64>,
     /// Held by an import while it writes (see `begin_import`).
     imports: Arc<Mutex<()>>,
+    /// The topic list this process read lately (see `campaigns::service::topics`).
+    topics: Arc<crate::campaigns::service::TopicCache>,
+    /// Counts this process's writes to topics: a list read under an older count is read again.
+    topics_changed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -92,6 +96,8 @@ impl Db {
             past_cap: Arc::new(crate::web::paging::past_cap()),
             lists: Arc::default(),
             imports: Arc::default(),
+            topics: Arc::new(crate::campaigns::service::topic_cache()),
+            topics_changed: Arc::default(),
         }
     }
 
@@ -147,6 +153,23 @@ impl Db {
     /// How many times students or schools were changed through this process.
     pub fn lists_version(&self) -> u64 {
         self.lists.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The topic list this process read lately.
+    pub fn topic_cache(&self) -> &crate::campaigns::service::TopicCache {
+        &self.topics
+    }
+
+    /// Tells this process's topic list that topics changed: it is read again at its next use.
+    pub fn topics_changed(&self) {
+        self.topics_changed
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// How many times topics were changed through this process.
+    pub fn topics_version(&self) -> u64 {
+        self.topics_changed
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -163,18 +163,35 @@ pub fn day_range(from: Option<&str>, to: Option<&str>, tz: Tz) -> AppResult<Rang
     ))
 }
 
+/// What a caller has read already, so that the views of activities take it from there instead
+/// of reading it again: a campaign's page shows only that campaign's activities, most of them
+/// often planned by the campaign's owner.
+#[derive(Clone, Copy, Default)]
+struct Known<'a> {
+    /// A campaign the actor sees.
+    campaign: Option<&'a campaign::Model>,
+    /// A user and their name.
+    user: Option<&'a UserRef>,
+}
+
 async fn views<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     rows: Vec<activity::Model>,
+    known: Known<'_>,
 ) -> AppResult<Vec<ActivityView>> {
-    let campaigns = rows_by_id::<campaign::Entity, _>(
+    let mut campaigns = rows_by_id::<campaign::Entity, _>(
         conn,
         campaign::Column::Id,
-        rows.iter().map(|a| a.campaign_id),
+        rows.iter()
+            .map(|a| a.campaign_id)
+            .filter(|id| known.campaign.is_none_or(|c| c.id != *id)),
         |c| c.id,
     )
     .await?;
+    if let Some(c) = known.campaign {
+        campaigns.insert(c.id, c.clone());
+    }
     let provinces = rows_by_id::<province::Entity, _>(
         conn,
         province::Column::Id,
@@ -189,16 +206,21 @@ async fn views<C: ConnectionTrait>(
         |s| s.id,
     )
     .await?;
-    let users: BTreeMap<i64, String> = rows_by_id::<user::Entity, _>(
+    let mut users: BTreeMap<i64, String> = rows_by_id::<user::Entity, _>(
         conn,
         user::Column::Id,
-        rows.iter().filter_map(|a| a.owner_user_id),
+        rows.iter()
+            .filter_map(|a| a.owner_user_id)
+            .filter(|id| known.user.is_none_or(|u| u.id != *id)),
         |u| u.id,
     )
     .await?
     .into_iter()
     .map(|(id, u)| (id, u.display_name))
     .collect();
+    if let Some(u) = known.user {
+        users.insert(u.id, u.name.clone());
+    }
     let planner = require_planner(actor).is_ok();
     Ok(rows
         .into_iter()
@@ -320,7 +342,11 @@ pub async fn list_activities(
         page,
     )
     .await?;
-    Ok(Paged::new(views(&db.conn, actor, rows).await?, page, total))
+    Ok(Paged::new(
+        views(&db.conn, actor, rows, Known::default()).await?,
+        page,
+        total,
+    ))
 }
 
 /// Every activity matching the filter (the calendar shows a month at most).
@@ -336,7 +362,7 @@ pub async fn all_activities(
         .limit(2000)
         .all(&db.conn)
         .await?;
-    views(&db.conn, actor, rows).await
+    views(&db.conn, actor, rows, Known::default()).await
 }
 
 pub async fn get_activity(db: &Db, actor: &Actor, id: i64) -> AppResult<ActivityView> {
@@ -345,7 +371,9 @@ pub async fn get_activity(db: &Db, actor: &Actor, id: i64) -> AppResult<Activity
         .one(&db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok(views(&db.conn, actor, vec![a]).await?.remove(0))
+    Ok(views(&db.conn, actor, vec![a], Known::default())
+        .await?
+        .remove(0))
 }
 
 struct ActivityInput {
@@ -637,23 +665,25 @@ pub async fn overview(
     campaign_id: i64,
     now: DateTime<Utc>,
 ) -> AppResult<Overview> {
-    Ok(overview_and_first(db, actor, campaign_id, now, 0).await?.0)
+    let campaign = service::visible(&db.conn, actor, campaign_id).await?;
+    Ok(overview_and_first(db, actor, &campaign, now, 0).await?.0)
 }
 
 /// The overview and the campaign's first `listed` activities in start order — the first page
 /// of `list_activities` for this campaign — from the one read of its activities the overview
-/// makes anyway, their labels looked up once for both.
+/// makes anyway, their labels looked up once for both. The campaign is one the caller read
+/// with `service::visible`.
 pub async fn overview_and_first(
     db: &Db,
     actor: &Actor,
-    campaign_id: i64,
+    model: &campaign::Model,
     now: DateTime<Utc>,
     listed: usize,
 ) -> AppResult<(Overview, Vec<ActivityView>, u64)> {
-    let campaign = service::get_campaign(db, actor, campaign_id).await?;
+    let campaign = service::view_of(&db.conn, actor, model.clone()).await?;
     let rows = activity::Entity::find()
         .filter(activity_scope(actor))
-        .filter(activity::Column::CampaignId.eq(campaign_id))
+        .filter(activity::Column::CampaignId.eq(model.id))
         .order_by_asc(activity::Column::StartsAt)
         .order_by_asc(activity::Column::Id)
         .all(&db.conn)
@@ -704,7 +734,11 @@ pub async fn overview_and_first(
         .filter(|(i, a)| *i < listed || soon.contains(&a.id))
         .map(|(_, a)| a)
         .collect();
-    let shown = views(&db.conn, actor, wanted).await?;
+    let known = Known {
+        campaign: Some(model),
+        user: campaign.owner.as_ref(),
+    };
+    let shown = views(&db.conn, actor, wanted, known).await?;
     let first = shown.iter().take(listed).cloned().collect();
     let due_soon = shown.into_iter().filter(|v| soon.contains(&v.id)).collect();
     let channels = Channel::GROUPS

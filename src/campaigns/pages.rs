@@ -41,19 +41,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn topic_names(state: &AppState, ctx: &RequestCtx) -> AppResult<Value> {
     let en = ctx.lang == crate::web::i18n::Lang::En;
     Ok(Value::Object(
-        service::list_topics(&state.db.conn)
+        service::topics(&state.db)
             .await?
-            .into_iter()
-            .map(|t| (t.code, json!(if en { t.name_en } else { t.name_vi })))
+            .iter()
+            .map(|t| {
+                let name = if en { &t.name_en } else { &t.name_vi };
+                (t.code.clone(), json!(name))
+            })
             .collect(),
     ))
 }
 
 /// The topics with a `checked` flag for the codes given, for check boxes.
-async fn topic_options(state: &AppState, chosen: &[String]) -> AppResult<Value> {
-    Ok(json!(service::list_topics(&state.db.conn)
+pub async fn topic_options(state: &AppState, chosen: &[String]) -> AppResult<Value> {
+    Ok(json!(service::topics(&state.db)
         .await?
-        .into_iter()
+        .iter()
         .filter(|t| t.active || chosen.contains(&t.code))
         .map(|t| json!({"code": t.code, "name_vi": t.name_vi, "name_en": t.name_en, "checked": chosen.contains(&t.code)}))
         .collect::<Vec<_>>()))
@@ -155,9 +158,15 @@ async fn show(
     let actor = ctx.actor()?;
     let id = path.into_inner();
     let listed = PageParams::first(100);
-    let (overview, first, total) =
-        activities::overview_and_first(&state.db, actor, id, Utc::now(), listed.per_page as usize)
-            .await?;
+    let campaign = service::visible(&state.db.conn, actor, id).await?;
+    let (overview, first, total) = activities::overview_and_first(
+        &state.db,
+        actor,
+        &campaign,
+        Utc::now(),
+        listed.per_page as usize,
+    )
+    .await?;
     let acts = Paged::new(first, listed, total);
     let counts = sessions::counts_for_campaign(&state.db, actor, id).await?;
     let upcoming = sessions::list_sessions(
@@ -176,6 +185,7 @@ async fn show(
         },
         PageParams::first(20),
         state.tz(),
+        Some(&campaign),
     )
     .await?;
     let can_plan = service::require_planner(actor).is_ok();

@@ -1,5 +1,6 @@
 //! Campaigns and the topics taxonomy, as the actor may see and change them.
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Query};
@@ -55,6 +56,36 @@ pub async fn list_topics<C: ConnectionTrait>(conn: &C) -> AppResult<Vec<TopicVie
         .into_iter()
         .map(TopicView::from)
         .collect())
+}
+
+/// How long a topic list read is used without asking the database again. A topic saved through
+/// this process is seen at once; through another instance on the same database, within this time.
+pub const TOPICS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The topic list read lately, under the version of topics it was read at
+/// (`Db::topics_changed`): pages name the topics of what they show on every request (a
+/// campaign's page ran a statement for it each time), and topics change seldom.
+pub type TopicCache = crate::recent::Recent<Arc<Vec<TopicView>>>;
+
+/// An empty [`TopicCache`].
+pub fn topic_cache() -> TopicCache {
+    TopicCache::new(TOPICS_FRESH_FOR, 1)
+}
+
+/// Every topic, as `list_topics`, from this process's [`TopicCache`] when fresh. For labels and
+/// choices on pages; checks of what is saved read the table itself (`check_topics`).
+pub async fn topics(db: &Db) -> AppResult<Arc<Vec<TopicView>>> {
+    // The version is read before the list: a save committed meanwhile leaves the list read
+    // here unused.
+    let version = db.topics_version();
+    if let Some(list) = db.topic_cache().get("", version) {
+        return Ok(list);
+    }
+    let at = std::time::Instant::now();
+    let list = Arc::new(list_topics(&db.conn).await?);
+    db.topic_cache()
+        .store(String::new(), version, at, list.clone());
+    Ok(list)
 }
 
 /// The topic codes of a list, each known and active, or the first unknown one named.
@@ -201,6 +232,7 @@ pub async fn save_topic(
         }
     };
     tx.commit().await?;
+    db.topics_changed();
     Ok(model.into())
 }
 
@@ -564,8 +596,16 @@ pub async fn visible<C: ConnectionTrait>(
 }
 
 pub async fn get_campaign(db: &Db, actor: &Actor, id: i64) -> AppResult<CampaignView> {
-    let c = visible(&db.conn, actor, id).await?;
-    Ok(views(&db.conn, actor, vec![c]).await?.remove(0))
+    view_of(&db.conn, actor, visible(&db.conn, actor, id).await?).await
+}
+
+/// A campaign read already (and visible to the actor) as shown.
+pub async fn view_of<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    c: campaign::Model,
+) -> AppResult<CampaignView> {
+    Ok(views(conn, actor, vec![c]).await?.remove(0))
 }
 
 pub async fn list_campaigns(
@@ -1045,8 +1085,12 @@ pub async fn visible_names<C: ConnectionTrait>(
     actor: &Actor,
     ids: impl IntoIterator<Item = i64>,
 ) -> AppResult<HashMap<i64, String>> {
+    let ids: BTreeSet<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(campaign::Entity::find()
-        .filter(campaign::Column::Id.is_in(ids.into_iter().collect::<BTreeSet<_>>()))
+        .filter(campaign::Column::Id.is_in(ids))
         .filter(campaign_scope(actor))
         .all(conn)
         .await?

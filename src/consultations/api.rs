@@ -38,6 +38,7 @@ pub async fn list_sessions(
             &f,
             PageParams::try_from(&*paging)?,
             state.tz(),
+            None,
         )
         .await?,
     ))

@@ -48,6 +48,7 @@ async fn list(
         &filter,
         PageParams::try_from(&*paging)?,
         state.tz(),
+        None,
     )
     .await?;
     state.page(
@@ -261,7 +262,7 @@ async fn log_data(state: &AppState, s: &SessionView, log: &SessionLog) -> AppRes
     let (questions, tasks) = rows(log, 3, 2);
     Ok(json!({
         "s": s, "form": log, "questions": questions, "tasks": tasks,
-        "topics": campaigns::list_topics(&state.db.conn).await?.into_iter().filter(|t| t.active).collect::<Vec<_>>(),
+        "topics": campaigns::topics(&state.db).await?.iter().filter(|t| t.active).collect::<Vec<_>>(),
         "statuses": ["held", "postponed", "cancelled"],
     }))
 }

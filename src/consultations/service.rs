@@ -202,20 +202,32 @@ fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%H:%M").to_string()
 }
 
+/// The sessions as shown. `known` is a campaign the caller has read already (and the actor
+/// sees): sessions of it take its name from there instead of reading it again.
 pub async fn views<C: ConnectionTrait>(
     conn: &C,
     actor: &Actor,
     rows: Vec<session::Model>,
     tz: Tz,
     details: bool,
+    known: Option<&campaign::Model>,
 ) -> AppResult<Vec<SessionView>> {
     if rows.is_empty() {
         // Nothing to look up: a page with no sessions runs none of the statements below.
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = rows.iter().map(|s| s.id).collect();
-    let campaigns =
-        campaigns::visible_names(conn, actor, rows.iter().map(|s| s.campaign_id)).await?;
+    let mut campaigns = campaigns::visible_names(
+        conn,
+        actor,
+        rows.iter()
+            .map(|s| s.campaign_id)
+            .filter(|id| known.is_none_or(|c| c.id != *id)),
+    )
+    .await?;
+    if let Some(c) = known {
+        campaigns.insert(c.id, c.name.clone());
+    }
     // Each school with its province, and each liaison with their name: one statement each.
     let school_ids: BTreeSet<i64> = rows.iter().map(|s| s.school_id).collect();
     let places: BTreeMap<i64, (PlaceRef, PlaceRef)> = school::Entity::find()
@@ -381,7 +393,9 @@ pub async fn visible<C: ConnectionTrait>(
 
 pub async fn get_session(db: &Db, actor: &Actor, id: i64, tz: Tz) -> AppResult<SessionView> {
     let s = visible(&db.conn, actor, id).await?;
-    Ok(views(&db.conn, actor, vec![s], tz, true).await?.remove(0))
+    Ok(views(&db.conn, actor, vec![s], tz, true, None)
+        .await?
+        .remove(0))
 }
 
 pub async fn filtered(
@@ -441,12 +455,14 @@ pub async fn filtered(
     Ok(q)
 }
 
+/// A page of the sessions the filter picks; `known` as for `views`.
 pub async fn list_sessions(
     db: &Db,
     actor: &Actor,
     f: &SessionFilter,
     page: PageParams,
     tz: Tz,
+    known: Option<&campaign::Model>,
 ) -> AppResult<Paged<SessionView>> {
     let q = filtered(db, actor, f, tz).await?;
     let (rows, total) = page_of(
@@ -457,7 +473,7 @@ pub async fn list_sessions(
     )
     .await?;
     Ok(Paged::new(
-        views(&db.conn, actor, rows, tz, false).await?,
+        views(&db.conn, actor, rows, tz, false, known).await?,
         page,
         total,
     ))
@@ -475,7 +491,7 @@ pub async fn all_sessions(
         .limit(2000)
         .all(&db.conn)
         .await?;
-    views(&db.conn, actor, rows, tz, false).await
+    views(&db.conn, actor, rows, tz, false, None).await
 }
 
 struct SessionInput {

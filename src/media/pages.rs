@@ -43,7 +43,7 @@ async fn list(
             "pieces": page, "filter": &*filter, "outlets": service::list_outlets(&state.db, actor).await?,
             "campaigns": camps, "provinces": crate::org::service::provinces_in_scope(&state.db, actor).await?,
             "outlet_kinds": OutletKind::codes(), "kinds": PieceKind::codes(),
-            "topics": campaigns::list_topics(&state.db.conn).await?,
+            "topics": *campaigns::topics(&state.db).await?,
             "can_plan": campaigns::require_planner(actor).is_ok(),
         }),
     )
@@ -62,12 +62,7 @@ async fn form_data(state: &AppState, ctx: &RequestCtx, draft: &PieceDraft) -> Ap
         .into_iter()
         .map(|c| json!({"id": c.id.to_string(), "name": c.name}))
         .collect();
-    let topics: Vec<Value> = campaigns::list_topics(&state.db.conn)
-        .await?
-        .into_iter()
-        .filter(|t| t.active || draft.topics.contains(&t.code))
-        .map(|t| json!({"code": t.code, "name_vi": t.name_vi, "name_en": t.name_en, "checked": draft.topics.contains(&t.code)}))
-        .collect();
+    let topics = crate::campaigns::pages::topic_options(state, &draft.topics).await?;
     Ok(
         json!({"form": draft, "outlets": outlets, "campaigns": camps, "kinds": PieceKind::codes(), "topics": topics}),
     )

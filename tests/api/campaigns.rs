@@ -66,6 +66,22 @@ async fn world() -> World {
     }
 }
 
+impl World {
+    /// Plans an activity of the campaign through the API as `token`'s user; it must be created.
+    async fn plan(&self, token: &str, mut fields: Value) -> Value {
+        fields["campaign_id"] = json!(self.campaign);
+        let (status, v) = send(&self.app, token, Method::POST, "/api/v1/activities", fields).await;
+        assert_eq!(status, 201, "{v}");
+        v
+    }
+
+    /// The campaign's overview as the admin sees it.
+    async fn overview(&self) -> Value {
+        let path = format!("/api/v1/campaigns/{}/overview", self.campaign);
+        self.app.api_json(&self.admin, Method::GET, &path).await
+    }
+}
+
 #[tokio::test]
 async fn campaign_lifecycle_allows_only_the_documented_transitions() {
     let w = world().await;
@@ -806,6 +822,38 @@ async fn a_title_search_ignores_case_and_accents_also_for_activities_older_than_
     }
 }
 
+/// The overview (and the campaign's page) names the campaign and the planners of what is due
+/// from what it has read already where it can: the campaign itself and its owner.
+#[tokio::test]
+async fn what_is_due_names_its_campaign_and_each_planner() {
+    let w = world().await;
+    let soon = (Utc::now() + Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    for (token, channel, title) in [
+        (&w.admin, "radio", "Tọa đàm trên sóng phát thanh"),
+        (&w.staff_hn, "tv", "Phóng sự truyền hình"),
+    ] {
+        w.plan(
+            token,
+            json!({"channel": channel, "title": title, "date": soon, "province_code": "01"}),
+        )
+        .await;
+    }
+    let o = w.overview().await;
+    let admin = w.app.api_json(&w.admin, Method::GET, "/api/v1/me").await;
+    let staff = w.app.api_json(&w.staff_hn, Method::GET, "/api/v1/me").await;
+    assert_eq!(o["campaign"]["owner"]["id"], admin["id"], "{o}");
+    let due = o["due_soon"].as_array().unwrap();
+    assert_eq!(due.len(), 2, "{o}");
+    for (a, planner) in due.iter().zip([&admin, &staff]) {
+        assert_eq!(a["campaign_name"], "Chiến dịch BHYT HSSV 2025-2026", "{a}");
+        assert_eq!(a["owner"]["id"], planner["id"], "{a}");
+        assert_eq!(a["owner"]["name"], planner["display_name"], "{a}");
+        assert_ne!(a["owner"]["name"], "", "{a}");
+    }
+}
+
 #[tokio::test]
 async fn overview_counts_channels_and_what_is_due() {
     let w = world().await;
@@ -821,25 +869,14 @@ async fn overview_counts_channels_and_what_is_due() {
         ("poster", "2025-09-15", "done", 1_500_000),
         ("social", "2025-09-16", "cancelled", 700_000),
     ] {
-        let (s, v) = send(
-            &w.app,
+        w.plan(
             &w.admin,
-            Method::POST,
-            "/api/v1/activities",
-            json!({"campaign_id": w.campaign, "channel": channel, "title": format!("Hoạt động {channel}"),
-                   "date": date, "status": status, "cost_vnd": cost, "topics": "benefits, premium"}),
+            json!({"channel": channel, "title": format!("Hoạt động {channel}"), "date": date,
+                   "status": status, "cost_vnd": cost, "topics": "benefits, premium"}),
         )
         .await;
-        assert_eq!(s, 201, "{v}");
     }
-    let o = w
-        .app
-        .api_json(
-            &w.admin,
-            Method::GET,
-            &format!("/api/v1/campaigns/{}/overview", w.campaign),
-        )
-        .await;
+    let o = w.overview().await;
     assert_eq!(o["activities_total"], 4);
     assert_eq!(o["activities_done"], 1);
     assert_eq!(o["cost_vnd"], 8_500_000);
@@ -1295,4 +1332,50 @@ async fn sessions_stay_inside_their_campaign_and_can_be_rescheduled() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "scheduled");
     assert_eq!(v["status_reason"], Value::Null);
+}
+
+/// Pages name topics from a list each instance keeps a moment: a topic renamed through this
+/// instance shows at once, one renamed through another instance within `TOPICS_FRESH_FOR`.
+#[tokio::test]
+async fn a_renamed_topic_shows_at_once_or_within_moments_when_renamed_elsewhere() {
+    use hi_outreach::campaigns::entity::topic;
+    use hi_outreach::campaigns::service::TOPICS_FRESH_FOR;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let w = world().await;
+    let admin = w.app.create_user("admin", None, &[]).await;
+    let browser = w.app.signed_in(&admin).await;
+    let page = format!("/campaigns/{}", w.campaign);
+    let shown = |name: &'static str| {
+        let (app, browser, page) = (&w.app, &browser, &page);
+        async move {
+            let (status, body) = app.get_text(browser, page).await;
+            assert_eq!(status, 200);
+            body.contains(name)
+        }
+    };
+    assert!(shown("Quyền lợi khi tham gia BHYT").await);
+
+    let (status, v) = send(
+        &w.app,
+        &w.admin,
+        Method::PUT,
+        "/api/v1/topics/benefits",
+        json!({"name_vi": "Quyền lợi của học sinh có thẻ BHYT", "name_en": "Benefits"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert!(shown("Quyền lợi của học sinh có thẻ BHYT").await);
+
+    // Renamed through another instance (straight in the shared database): shown once the list
+    // read before is no longer used.
+    let renamed = topic::Entity::update_many()
+        .col_expr(topic::Column::NameVi, Expr::value("Quyền lợi được hưởng"))
+        .filter(topic::Column::Code.eq("benefits"))
+        .exec(&w.app.db.conn)
+        .await
+        .unwrap();
+    assert_eq!(renamed.rows_affected, 1);
+    tokio::time::sleep(TOPICS_FRESH_FOR + std::time::Duration::from_millis(100)).await;
+    assert!(shown("Quyền lợi được hưởng").await);
 }
