@@ -349,15 +349,7 @@ async fn liaisons_and_province_staff_stay_inside_their_scope() {
     )
     .await;
     assert_eq!(status, 422);
-    let (status, a) = send(
-        &w.app,
-        &w.staff_hn,
-        Method::POST,
-        "/api/v1/activities",
-        act("01"),
-    )
-    .await;
-    assert_eq!(status, 201, "{a}");
+    w.plan(&w.staff_hn, act("01")).await;
     // Liaisons do not plan campaigns or activities.
     let (status, _) = send(
         &w.app,
@@ -519,15 +511,12 @@ async fn the_calendar_counts_days_in_vietnam_time() {
         .await;
         assert_eq!(status, 201, "{v}");
     }
-    let (status, a) = send(
-        &w.app,
-        &w.admin,
-        Method::POST,
-        "/api/v1/activities",
-        json!({"campaign_id": w.campaign, "channel": "app_notification", "title": "Nhắc trên VssID", "date": "16/10/2025", "start_time": "00:00"}),
-    )
-    .await;
-    assert_eq!(status, 201, "{a}");
+    let a = w
+        .plan(
+            &w.admin,
+            json!({"channel": "app_notification", "title": "Nhắc trên VssID", "date": "16/10/2025", "start_time": "00:00"}),
+        )
+        .await;
     assert_eq!(a["starts_at"], "2025-10-15T17:00:00Z");
     let day16 = w
         .app
@@ -783,16 +772,12 @@ async fn a_title_search_ignores_case_and_accents_also_for_activities_older_than_
         "Tọa đàm BHYT tại Trường Chu Văn An",
         "Phát thanh: Đóng BHYT",
     ] {
-        let (s, v) = send(
-            &w.app,
+        w.plan(
             &w.admin,
-            Method::POST,
-            "/api/v1/activities",
-            json!({"campaign_id": w.campaign, "channel": "radio", "title": title,
-                   "date": "2025-10-01", "status": "planned", "cost_vnd": 0}),
+            json!({"channel": "radio", "title": title, "date": "2025-10-01",
+                   "status": "planned", "cost_vnd": 0}),
         )
         .await;
-        assert_eq!(s, 201, "{v}");
     }
     let both = vec![
         "Phát thanh: Đóng BHYT".to_string(),
